@@ -1,0 +1,151 @@
+"""The ``syncd`` command line: parses arguments, then hands over to the package that does the work.
+
+Every handler is ``handler(args) -> int`` (the exit code). This module is the one error boundary:
+a ``ConfigError`` exits 2, any other ``SyncdError`` exits 1, each with one line and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from syncd import __version__
+from syncd.errors import ConfigError, SyncdError
+
+Handler = Callable[[argparse.Namespace], int]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        help="TOML config file (default: $SYNCD_CONFIG, else ./syncd.toml, else defaults)",
+    )
+
+
+def _handler(parser: argparse.ArgumentParser, target: str) -> None:
+    """Attach ``module:function`` as the parser's handler; imported only when it runs."""
+    parser.set_defaults(handler=target)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree of DESIGN.md §3."""
+    parser = argparse.ArgumentParser(
+        prog="syncd",
+        description="Keeps a local SQL mirror of an oHallo account and emits change events.",
+    )
+    parser.add_argument("--version", action="version", version=f"syncd {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser("run", help="run the daemon until SIGTERM/SIGINT")
+    _add_config(run)
+    _handler(run, "syncd.daemon.main:run_command")
+
+    sync = commands.add_parser("sync", help="one complete pass of every stream, then deliver")
+    _add_config(sync)
+    sync.add_argument("--full", action="store_true", help="include a full reconcile pass")
+    sync.add_argument("--workspace", metavar="ID", action="append", dest="workspaces",
+                      help="only this workspace (repeatable)")
+    _handler(sync, "syncd.sync.command:sync_command")
+
+    db = commands.add_parser("db", help="database migrations")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="migrate the database to the newest schema")
+    _add_config(upgrade)
+    _handler(upgrade, "syncd.store.migrate:upgrade_command")
+    current = db_commands.add_parser("current", help="show the database's schema revision")
+    _add_config(current)
+    _handler(current, "syncd.store.migrate:current_command")
+
+    status = commands.add_parser("status", help="sync freshness, errors and outbox state")
+    _add_config(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    _handler(status, "syncd.status:status_command")
+
+    events = commands.add_parser("events", help="stored events and their delivery")
+    event_commands = events.add_subparsers(dest="events_command", metavar="ACTION", required=True)
+    listing = event_commands.add_parser("list", help="list stored events")
+    _add_config(listing)
+    listing.add_argument("--sink", metavar="NAME")
+    listing.add_argument("--status", choices=["pending", "delivered", "dead", "skipped"])
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--json", action="store_true")
+    _handler(listing, "syncd.events.commands:list_command")
+    replay = event_commands.add_parser("replay", help="deliver stored events again")
+    _add_config(replay)
+    replay.add_argument("--sink", metavar="NAME", required=True)
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("--since", metavar="TIME", help="ISO-8601 time")
+    which.add_argument("--from-id", metavar="ID", help="an event id (evt_...)")
+    which.add_argument("--dead", action="store_true", help="every dead letter of the sink")
+    _handler(replay, "syncd.events.commands:replay_command")
+    enable = event_commands.add_parser("enable", help="re-enable a sink disabled by a 410")
+    _add_config(enable)
+    enable.add_argument("--sink", metavar="NAME", required=True)
+    _handler(enable, "syncd.events.commands:enable_command")
+
+    sim = commands.add_parser("sim", help="the oHallo API simulator")
+    sim_commands = sim.add_subparsers(dest="sim_command", metavar="ACTION", required=True)
+    serve = sim_commands.add_parser("serve", help="serve the simulator on loopback")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--seed", type=int, default=1)
+    serve.add_argument("--workspaces", type=int, default=2)
+    serve.add_argument("--conversations", type=int, default=200)
+    serve.add_argument("--messages", type=int, default=6, help="messages per conversation (mean)")
+    serve.add_argument("--activity-per-s", type=float, default=0.0)
+    serve.add_argument("--latency-ms", type=float, default=0.0)
+    serve.add_argument("--fail-rate", type=float, default=0.0, help="share of requests → 5xx")
+    serve.add_argument("--rate-limit-rate", type=float, default=0.0, help="share → 429")
+    serve.add_argument("--drop-rate", type=float, default=0.0, help="share of dropped connections")
+    serve.add_argument("--malformed-rate", type=float, default=0.0, help="share of broken rows")
+    serve.add_argument("--order", choices=["id", "newest"], default="id",
+                       help="list order: keyset by id (default) or newest first")
+    _handler(serve, "syncd.sim.serve:serve_command")
+
+    demo = commands.add_parser("demo", help="simulator + daemon + SQLite + stdout, no config")
+    demo.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    demo.add_argument("--database", default="syncd-demo.db", metavar="FILE")
+    demo.add_argument("--conversations", type=int, default=300)
+    demo.add_argument("--seed", type=int, default=1)
+    _handler(demo, "syncd.daemon.demo:demo_command")
+
+    config = commands.add_parser("config", help="configuration")
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    check = config_commands.add_parser("check", help="validate and print, secrets redacted")
+    _add_config(check)
+    _handler(check, "syncd.config_check:check_command")
+
+    return parser
+
+
+def _resolve(target: str) -> Handler:
+    module_name, _, function = target.partition(":")
+    handler: Handler = getattr(importlib.import_module(module_name), function)
+    return handler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``syncd`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _resolve(args.handler)(args)
+    except ConfigError as exc:
+        print(f"syncd: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SyncdError as exc:
+        print(f"syncd: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Change events: the envelope, the outbox, the dispatcher and the sinks."""
