@@ -51,8 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="one complete pass of every stream, then deliver")
     _add_config(sync)
     sync.add_argument("--full", action="store_true", help="include a full reconcile pass")
-    sync.add_argument("--workspace", metavar="ID", action="append", dest="workspaces",
-                      help="only this workspace (repeatable)")
+    sync.add_argument(
+        "--workspace",
+        metavar="ID",
+        action="append",
+        dest="workspaces",
+        help="only this workspace (repeatable)",
+    )
     _handler(sync, "syncd.sync.command:sync_command")
 
     db = commands.add_parser("db", help="database migrations")
@@ -106,8 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--rate-limit-rate", type=float, default=0.0, help="share → 429")
     serve.add_argument("--drop-rate", type=float, default=0.0, help="share of dropped connections")
     serve.add_argument("--malformed-rate", type=float, default=0.0, help="share of broken rows")
-    serve.add_argument("--order", choices=["id", "newest"], default="id",
-                       help="list order: keyset by id (default) or newest first")
+    serve.add_argument(
+        "--order",
+        choices=["id", "newest"],
+        default="id",
+        help="list order: keyset by id (default) or newest first",
+    )
     _handler(serve, "syncd.sim.serve:serve_command")
 
     demo = commands.add_parser("demo", help="simulator + daemon + SQLite + stdout, no config")

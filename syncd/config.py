@@ -2,16 +2,21 @@
 
 Where the file comes from: ``-c/--config``, else ``$SYNCD_CONFIG``, else ``./syncd.toml`` when it
 exists, else defaults only. Nested keys in the environment use ``__``:
-``SYNCD_API__TOKEN``, ``SYNCD_DATABASE__URL``. Every model forbids unknown keys, so a typo is an
-error naming the key rather than a setting silently ignored.
+``SYNCD_API__TOKEN``, ``SYNCD_DATABASE__URL``; list and table values take JSON
+(``SYNCD_SINKS='[{"name": "out", "type": "stdout"}]'``). The environment overrides single keys of
+a file's section, the rest of the section stays. Every model forbids unknown keys, so a typo (in
+the file or in a variable name) is an error naming the key rather than a setting silently ignored.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
-import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
@@ -24,22 +29,63 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
+    SettingsError,
 )
 
+from syncd.config_sources import (
+    CONFIG_ENV_VAR,
+    describe_validation_error,
+    expand_path,
+    key_error,
+    read_toml,
+    setting_env_vars,
+)
 from syncd.errors import ConfigError
 
-DEFAULT_CONFIG_FILE = Path("syncd.toml")
-CONFIG_ENV_VAR = "SYNCD_CONFIG"
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "DEFAULT_CONFIG_FILE",
+    "ApiSettings",
+    "CommandSinkSettings",
+    "DaemonSettings",
+    "DatabaseSettings",
+    "EventsSettings",
+    "FileSinkSettings",
+    "LoggingSettings",
+    "NatsSinkSettings",
+    "ServerSettings",
+    "Settings",
+    "SinkSettings",
+    "StdoutSinkSettings",
+    "SyncSettings",
+    "WebhookSinkSettings",
+    "describe_validation_error",
+    "load_settings",
+    "redacted_dump",
+    "resolve_config_path",
+    "safe_database_url",
+    "secret_values",
+]
 
-PositiveFloat = Annotated[float, Field(gt=0)]
+DEFAULT_CONFIG_FILE = Path("syncd.toml")
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Name = Annotated[str, Field(min_length=1)]
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or not urlsplit(value).hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return value
 
 
 class ApiSettings(_Section):
@@ -56,25 +102,41 @@ class ApiSettings(_Section):
     @field_validator("base_url")
     @classmethod
     def _base_url_is_http(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return _http_url(value).rstrip("/")
+
+    @field_validator("token")
+    @classmethod
+    def _blank_token_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("token_file", mode="before")
+    @classmethod
+    def _expand_token_file(cls, value: object) -> object:
+        if isinstance(value, str | os.PathLike):
+            return expand_path(value) if os.fspath(value) else None
+        return value
 
     @model_validator(mode="after")
     def _read_token_file(self) -> ApiSettings:
         if self.token_file is None:
             return self
+        if self.token is not None:
+            raise key_error("token_file", "set either api.token or api.token_file, not both")
         try:
             text = self.token_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ValueError(
-                f"api.token_file: cannot read {self.token_file} ({exc.strerror}); "
-                "point it at a readable file holding the API key"
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise key_error(
+                "token_file",
+                f"cannot read {self.token_file} ({reason}); "
+                "point it at a readable file holding the API key",
             ) from None
-        token = text.rstrip("\r\n")
-        if not token.strip():
-            raise ValueError(f"api.token_file: {self.token_file} is empty")
-        object.__setattr__(self, "token", SecretStr(token.strip()))
+        token = text.strip()
+        if not token:
+            raise key_error("token_file", f"{self.token_file} is empty")
+        object.__setattr__(self, "token", SecretStr(token))
         return self
 
     def require_token(self) -> str:
@@ -96,26 +158,33 @@ class DatabaseSettings(_Section):
     @field_validator("url")
     @classmethod
     def _known_dialect(cls, value: SecretStr) -> SecretStr:
-        url = value.get_secret_value()
-        if not url.startswith(("sqlite:", "postgresql:", "postgresql+", "postgres:")):
-            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        url = value.get_secret_value().strip()
         if url.startswith("postgres:"):
             url = "postgresql:" + url.removeprefix("postgres:")
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        try:
+            backend = make_url(url).get_backend_name()
+        except ArgumentError:
+            backend = ""
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError("must be a sqlite:///PATH or postgresql://USER@HOST/DB URL")
         return SecretStr(url)
 
 
 class SyncSettings(_Section):
     """``[sync]``: what to mirror and how often."""
 
-    workspaces: list[str] = Field(default_factory=list)
+    workspaces: list[Name] = Field(default_factory=list)
     poll_interval_s: PositiveFloat = 30.0
     attention_interval_s: PositiveFloat = 15.0
     reconcile_interval_s: PositiveFloat = 3600.0
     status_counts_interval_s: PositiveFloat = 300.0
-    lookback_s: Annotated[float, Field(ge=0)] = 300.0
-    terminal_statuses: list[str] = Field(
+    lookback_s: NonNegativeFloat = 300.0
+    terminal_statuses: list[Name] = Field(
         default_factory=lambda: ["resolved", "closed", "abandoned"]
     )
 
@@ -124,7 +193,7 @@ class EventsSettings(_Section):
     """``[events]``: the outbox."""
 
     retention_days: PositiveFloat = 30.0
-    drain_timeout_s: Annotated[float, Field(ge=0)] = 30.0
+    drain_timeout_s: NonNegativeFloat = 30.0
 
 
 class DaemonSettings(_Section):
@@ -134,7 +203,7 @@ class DaemonSettings(_Section):
 
 
 class ServerSettings(_Section):
-    """``[server]``: the health and metrics endpoint of ``syncd run``."""
+    """``[server]``: the health and metrics endpoint of ``syncd run`` (port 0: any free port)."""
 
     listen: str = "127.0.0.1:9187"
 
@@ -142,16 +211,18 @@ class ServerSettings(_Section):
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9187")
+        if not sep or not host.strip("[]") or not port.isdigit() or int(port) > 65535:
+            raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9187 or [::1]:9187")
         return value
 
     @property
     def host(self) -> str:
+        """The address to bind, without IPv6 brackets."""
         return self.listen.rpartition(":")[0].strip("[]")
 
     @property
     def port(self) -> int:
+        """The port to bind."""
         return int(self.listen.rpartition(":")[2])
 
 
@@ -161,10 +232,15 @@ class LoggingSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
 
+    @field_validator("level", "format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
 
 class _SinkBase(_Section):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
-    events: list[str] = Field(default_factory=lambda: ["*"])
+    events: Annotated[list[Name], Field(min_length=1)] = Field(default_factory=lambda: ["*"])
     backfill: Literal["deliver", "skip"] = "deliver"
     ordered: bool = True
     max_attempts: PositiveInt = 8
@@ -177,10 +253,21 @@ class StdoutSinkSettings(_SinkBase):
 
 
 class FileSinkSettings(_SinkBase):
-    """A sink appending JSON lines to a file."""
+    """A sink appending JSON lines to a file (``~`` and ``${VAR}`` expanded in ``path``)."""
 
     type: Literal["file"]
     path: Path
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _expand(cls, value: object) -> object:
+        if isinstance(value, str | os.PathLike) and os.fspath(value):
+            return expand_path(value)
+        return value
+
+
+# Headers syncd sets itself on every webhook request; overriding them would break signatures.
+_RESERVED_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature"})
 
 
 class WebhookSinkSettings(_SinkBase):
@@ -196,18 +283,20 @@ class WebhookSinkSettings(_SinkBase):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
+        return _http_url(value)
 
     @model_validator(mode="after")
-    def _has_secret(self) -> WebhookSinkSettings:
-        everything = ([self.secret] if self.secret else []) + list(self.secrets)
-        if not everything:
-            raise ValueError("a webhook sink needs `secret` (or `secrets` for rotation)")
-        for secret in everything:
-            if not secret.get_secret_value().startswith("whsec_"):
-                raise ValueError("webhook secrets must start with whsec_ (base64 after it)")
+    def _valid_secrets(self) -> WebhookSinkSettings:
+        if self.secret is None and not self.secrets:
+            raise key_error("secret", "required: `secret` (or `secrets = [...]` for rotation)")
+        keyed = [("secret", self.secret)] if self.secret else []
+        keyed += [(f"secrets.{index}", item) for index, item in enumerate(self.secrets)]
+        for key, secret in keyed:
+            if not _is_webhook_secret(secret.get_secret_value()):
+                raise key_error(key, "must be whsec_ followed by base64 (Standard Webhooks)")
+        for header in self.headers:
+            if header.lower() in _RESERVED_HEADERS:
+                raise key_error("headers", f"{header} is set by syncd when signing; remove it")
         return self
 
     def signing_secrets(self) -> list[str]:
@@ -216,11 +305,21 @@ class WebhookSinkSettings(_SinkBase):
         return primary + [s.get_secret_value() for s in self.secrets]
 
 
+def _is_webhook_secret(value: str) -> bool:
+    body = value.removeprefix("whsec_")
+    if body == value or not body:
+        return False
+    try:
+        return bool(base64.b64decode(body, validate=True))
+    except (binascii.Error, ValueError):
+        return False
+
+
 class CommandSinkSettings(_SinkBase):
     """A sink running a local program per event (argv, never a shell)."""
 
     type: Literal["command"]
-    argv: Annotated[list[str], Field(min_length=1)]
+    argv: Annotated[list[Name], Field(min_length=1)]
     timeout_s: PositiveFloat = 30.0
 
 
@@ -229,8 +328,15 @@ class NatsSinkSettings(_SinkBase):
 
     type: Literal["nats"]
     url: str = "nats://127.0.0.1:4222"
-    stream: str = "SYNCD"
-    subject_prefix: str = "syncd"
+    stream: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] = "SYNCD"
+    subject_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")] = "syncd"
+
+    @field_validator("url")
+    @classmethod
+    def _nats_url(cls, value: str) -> str:
+        if not value.startswith(("nats://", "tls://", "ws://", "wss://")):
+            raise ValueError("must be a nats://HOST:PORT (or tls://, ws://, wss://) URL")
+        return value
 
 
 SinkSettings = Annotated[
@@ -265,9 +371,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _unique_sink_names(self) -> Settings:
         seen: set[str] = set()
-        for sink in self.sinks:
+        for index, sink in enumerate(self.sinks):
             if sink.name in seen:
-                raise ValueError(f"sinks: the name {sink.name!r} is used twice; names must be unique")
+                raise key_error(
+                    f"sinks.{index}.name", f"{sink.name!r} is used twice; must be unique"
+                )
             seen.add(sink.name)
         return self
 
@@ -280,20 +388,17 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = _TOML_FILE.get("path")
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
-        return tuple(sources)
+        """Keyword arguments, then ``SYNCD_*``, then the TOML file; merged key by key."""
+        file_data = _FILE_DATA.get()
+        if file_data is None:
+            return init_settings, env_settings
+        return init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=file_data)
 
 
-# The TOML path for the Settings() call in progress (pydantic-settings reads sources in the
-# classmethod above, which takes no arguments of ours).
-_TOML_FILE: dict[str, Path | None] = {}
-
-# Environment variables with our prefix that are not settings.
-_NON_SETTING_ENV = {"SYNCD_CONFIG", "SYNCD_LOG_LEVEL", "SYNCD_EVENT_ID", "SYNCD_EVENT_TYPE",
-                    "SYNCD_WORKSPACE_ID"}
+# The parsed TOML file for the Settings() call in progress (pydantic-settings builds the sources
+# in the classmethod above, which takes no arguments of ours). A ContextVar keeps concurrent loads
+# in threads or tasks apart.
+_FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("syncd_config_file", default=None)
 
 
 def resolve_config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
@@ -306,77 +411,74 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
 
 
-def load_settings(
-    path: str | os.PathLike[str] | None = None, **overrides: Any
-) -> Settings:
+def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Load and validate the configuration, or raise ConfigError naming the key and the fix."""
     config_path = resolve_config_path(path)
+    file_data: dict[str, Any] = {}
     if config_path is not None:
-        _check_toml_file(config_path)
-    _check_env_keys()
-    _TOML_FILE["path"] = config_path
+        origin = (
+            "-c"
+            if path is not None
+            else (f"${CONFIG_ENV_VAR}" if os.environ.get(CONFIG_ENV_VAR) else "default location")
+        )
+        file_data = read_toml(config_path, origin)
+    env = setting_env_vars(Settings)
+    token = _FILE_DATA.set(file_data)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, config_path)) from None
-    finally:
-        _TOML_FILE.pop("path", None)
-
-
-def _check_toml_file(path: Path) -> None:
-    try:
-        with path.open("rb") as handle:
-            tomllib.load(handle)
-    except FileNotFoundError:
+        raise ConfigError(describe_validation_error(exc, config_path, env)) from None
+    except SettingsError:
+        # Only reached for shapes setting_env_vars lets through (it checks names and JSON).
         raise ConfigError(
-            f"config file {path} does not exist; pass an existing file with -c or $SYNCD_CONFIG"
+            "environment: a SYNCD_* variable could not be parsed; list and table values take JSON"
         ) from None
-    except OSError as exc:
-        raise ConfigError(f"config file {path}: cannot read it ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
+    finally:
+        _FILE_DATA.reset(token)
 
 
-def _check_env_keys() -> None:
-    """Reject SYNCD_* variables that name no setting (a typo in an env var is still a typo)."""
-    sections = set(Settings.model_fields)
-    for name in os.environ:
-        if not name.startswith("SYNCD_") or name in _NON_SETTING_ENV:
-            continue
-        top = name.removeprefix("SYNCD_").split("__", 1)[0].lower()
-        if top not in sections:
-            raise ConfigError(
-                f"environment variable {name}: names no setting; "
-                f"expected SYNCD_<SECTION>__<KEY> with SECTION one of {sorted(sections)}"
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret in the settings, for ``syncd.logging`` to mask wherever it would appear."""
+    found: list[str] = []
+    if settings.api.token is not None:
+        found.append(settings.api.token.get_secret_value())
+    password = _database_password(settings.database.url.get_secret_value())
+    if password:
+        found.append(password)
+    for sink in settings.sinks:
+        if isinstance(sink, WebhookSinkSettings):
+            found.extend(sink.signing_secrets())
+            found.extend(
+                value for name, value in sink.headers.items() if _is_sensitive_header(name)
             )
+    return found
 
 
-def describe_validation_error(exc: ValidationError, path: Path | None = None) -> str:
-    """One line per problem: ``section.key: what is wrong``."""
-    lines = []
-    for error in exc.errors():
-        loc = ".".join(str(part) for part in error["loc"] if not _is_union_tag(part))
-        message = str(error["msg"])
-        message = message.replace("Input should be", "must be").replace("Value error, ", "")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key (a typo?); see config.example.toml for every key"
-        elif error["type"] == "missing":
-            message = "required but not set"
-        lines.append(f"{loc}: {message}" if loc else message)
-    where = f" (in {path})" if path else ""
-    return "; ".join(lines) + where
+def _is_sensitive_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in ("authorization", "cookie", "proxy-authorization") or any(
+        word in lowered for word in ("token", "secret", "key", "auth", "password")
+    )
 
 
-def _is_union_tag(part: object) -> bool:
-    # pydantic puts the discriminator value ("webhook") into the location of union errors.
-    return isinstance(part, str) and part in {"stdout", "file", "webhook", "command", "nats"}
+def _database_password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).password
 
 
 def redacted_dump(settings: Settings) -> dict[str, Any]:
     """The effective configuration as plain data, every secret shown as ``***``."""
     data: dict[str, Any] = _redact(settings.model_dump(mode="python"))
+    data["api"]["base_url"] = _safe_url(settings.api.base_url)
     data["database"]["url"] = safe_database_url(settings.database.url.get_secret_value())
+    # name and type first: they say which sink the block is.
+    data["sinks"] = [
+        {"name": sink.pop("name"), "type": sink.pop("type"), **sink} for sink in data["sinks"]
+    ]
     for sink in data["sinks"]:
+        if "url" in sink:
+            sink["url"] = _safe_url(sink["url"])
         if "headers" in sink:
             sink["headers"] = {name: "***" for name in sink["headers"]}
     return data
@@ -387,6 +489,15 @@ def safe_database_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _safe_url(url: str) -> str:
+    """A URL with the password of its ``user:password@`` part masked."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def _redact(value: Any) -> Any:

@@ -47,6 +47,17 @@ class NotFound(ApiError):
 class RateLimited(ApiError):
     """429, still after every allowed retry."""
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        path: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, path=path)
+        self.retry_after = retry_after
+
 
 class ServerError(ApiError):
     """5xx, a dropped connection or a timeout, still after every allowed retry."""

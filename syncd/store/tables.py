@@ -22,6 +22,8 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
+    text,
 )
 
 metadata = MetaData(
@@ -102,7 +104,7 @@ conversations = Table(
     Column("deleted_at", UTCDateTime),
     Column("fingerprint", Text),
     Column("detail_error", Text),
-    Column("attachments_pending", Boolean, nullable=False, default=False),
+    Column("attachments_pending", Boolean, nullable=False, default=False, server_default=false()),
     Column("last_listed_at", UTCDateTime),
     *_mirror_columns(),
 )
@@ -207,12 +209,12 @@ sync_state = Table(
     Column("last_success_at", UTCDateTime),
     Column("last_attempt_at", UTCDateTime),
     Column("last_error", Text),
-    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("consecutive_failures", Integer, nullable=False, default=0, server_default=text("0")),
     Column("watermark", UTCDateTime),
     # an unfinished walk (the resumable backfill/reconcile): where to continue, since when
     Column("cursor", Text),
     Column("pass_started_at", UTCDateTime),
-    Column("skipped_rows", Integer, nullable=False, default=0),
+    Column("skipped_rows", Integer, nullable=False, default=0, server_default=text("0")),
     Column("state", JSON),
 )
 
@@ -228,6 +230,8 @@ events = Table(
     Column("backfill", Boolean, nullable=False),
     # the envelope exactly as every sink receives it (text, so it stays byte for byte the same)
     Column("payload", Text, nullable=False),
+    # AUTOINCREMENT: SQLite must never reuse a seq (sinks remember positions by seq)
+    sqlite_autoincrement=True,
 )
 
 deliveries = Table(
@@ -245,6 +249,7 @@ deliveries = Table(
     Column("next_attempt_at", UTCDateTime),
     Index("ix_deliveries_sink_event_seq", "sink", "event_seq"),
     Index("ix_deliveries_sink_outcome", "sink", "outcome"),
+    sqlite_autoincrement=True,
 )
 
 sink_state = Table(
@@ -252,8 +257,8 @@ sink_state = Table(
     metadata,
     Column("sink", Text, primary_key=True),
     # seq of the last event the sink acknowledged (or skipped); the next one is position+1..
-    Column("position", BigInteger, nullable=False, default=0),
-    Column("head_attempts", Integer, nullable=False, default=0),
+    Column("position", BigInteger, nullable=False, default=0, server_default=text("0")),
+    Column("head_attempts", Integer, nullable=False, default=0, server_default=text("0")),
     Column("next_attempt_at", UTCDateTime),
     Column("last_error", Text),
     Column("last_delivered_at", UTCDateTime),

@@ -1,0 +1,396 @@
+"""The async oHallo client: one method per endpoint of the API, all sharing one request budget.
+
+Every method takes ``priority=`` (see ``Priority``); the defaults: attention list ATTENTION, list
+pages and status counts HOT, detail/messages/attachments DETAIL, actions ATTENTION (a person is
+waiting). A reconcile passes ``Priority.RECONCILE`` itself.
+
+Retries: GETs are retried on 429, 5xx, timeouts and network errors. POST actions are not
+idempotent, so they are retried only when the server cannot have acted: on 429 and when the
+connection was never made (``httpx.ConnectError``, connect/pool timeouts); a 5xx, a read timeout or
+a dropped connection after sending raises at once.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import structlog
+
+from syncd.api.http import HttpCore, RequestHook, RetryHook, WaitHook, path_segment
+from syncd.api.limiter import ClientClock, Priority, RequestBudget
+from syncd.api.models import (
+    AttachmentList,
+    AttentionItemList,
+    ConversationDetail,
+    ConversationPage,
+    MalformedRow,
+    MessageList,
+    StatusCounts,
+)
+from syncd.api.pagination import CursorWalk
+from syncd.api.parsing import (
+    parse_attachments,
+    parse_attention_items,
+    parse_conversation_detail,
+    parse_conversation_page,
+    parse_messages,
+    parse_status_counts,
+)
+from syncd.api.retry import DEFAULT_BASE_DELAY_S, DEFAULT_MAX_DELAY_S
+from syncd.config import ApiSettings
+from syncd.errors import ApiError
+
+log = structlog.get_logger(__name__)
+
+MAX_PAGE_SIZE = 100
+
+
+def _log_malformed(route: str, path: str, rows: tuple[MalformedRow, ...]) -> None:
+    for row in rows:
+        log.warning(
+            "row_malformed", route=route, id=row.id, path=f"{path} {row.path}", error=row.error
+        )
+
+
+class OhalloClient:
+    """Async client for the oHallo REST API (``async with OhalloClient(...) as api:``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout_s: float = 30.0,
+        max_concurrency: int = 8,
+        max_requests_per_s: float = 20.0,
+        max_attempts: int = 6,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: ClientClock | None = None,
+        rng: Callable[[], float] | None = None,
+        burst: float | None = None,
+        backoff_base_s: float = DEFAULT_BASE_DELAY_S,
+        max_retry_delay_s: float = DEFAULT_MAX_DELAY_S,
+        on_request: RequestHook | None = None,
+        on_retry: RetryHook | None = None,
+        on_rate_limit_wait: WaitHook | None = None,
+    ) -> None:
+        self._core = HttpCore(
+            base_url,
+            token,
+            timeout_s=timeout_s,
+            max_concurrency=max_concurrency,
+            max_requests_per_s=max_requests_per_s,
+            max_attempts=max_attempts,
+            burst=burst,
+            backoff_base_s=backoff_base_s,
+            max_retry_delay_s=max_retry_delay_s,
+            transport=transport,
+            clock=clock,
+            rng=rng or random.random,
+            on_request=on_request,
+            on_retry=on_retry,
+            on_rate_limit_wait=on_rate_limit_wait,
+        )
+
+    @classmethod
+    def from_settings(cls, api: ApiSettings, **kwargs: Any) -> Self:
+        """A client configured from ``[api]``; ``kwargs`` add hooks, a transport or a clock."""
+        return cls(
+            api.base_url,
+            api.require_token(),
+            timeout_s=api.timeout_s,
+            max_concurrency=api.max_concurrency,
+            max_requests_per_s=api.max_requests_per_s,
+            max_attempts=api.max_attempts,
+            **kwargs,
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL."""
+        return self._core.base_url
+
+    @property
+    def budget(self) -> RequestBudget:
+        """The request budget every call of this client shares."""
+        return self._core.budget
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._core.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def list_conversations(
+        self,
+        *,
+        workspace_id: str | None = None,
+        status: str | None = None,
+        contact_id: str | None = None,
+        account_id: str | None = None,
+        q: str | None = None,
+        human_managed: bool | None = None,
+        has_attention: bool | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        priority: Priority = Priority.HOT,
+    ) -> ConversationPage:
+        """One page of ``GET /api/conversations`` (``limit`` 1..100; server default 50)."""
+        if limit is not None and not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+        path = "/api/conversations"
+        params = {
+            "workspaceId": workspace_id,
+            "status": status,
+            "contactId": contact_id,
+            "accountId": account_id,
+            "q": q,
+            "humanManaged": human_managed,
+            "hasAttention": has_attention,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        body = await self._core.request(
+            "GET", path, "list_conversations", priority=priority, params=params
+        )
+        page = parse_conversation_page(body, cursor, path=path)
+        _log_malformed("list_conversations", path, page.malformed)
+        return page
+
+    async def iter_conversation_pages(
+        self,
+        *,
+        workspace_id: str | None = None,
+        status: str | None = None,
+        contact_id: str | None = None,
+        account_id: str | None = None,
+        q: str | None = None,
+        human_managed: bool | None = None,
+        has_attention: bool | None = None,
+        limit: int | None = MAX_PAGE_SIZE,
+        start_cursor: str | None = None,
+        priority: Priority = Priority.HOT,
+    ) -> AsyncIterator[ConversationPage]:
+        """Every page from ``start_cursor`` (None: the first) to the last.
+
+        Raises ``PaginationError`` before yielding a page whose ``nextCursor`` was already seen
+        in this walk, so a checkpointed ``next_cursor`` never leads into a loop.
+        """
+        walk = CursorWalk(start_cursor, path="/api/conversations")
+        while True:
+            page = await self.list_conversations(
+                workspace_id=workspace_id,
+                status=status,
+                contact_id=contact_id,
+                account_id=account_id,
+                q=q,
+                human_managed=human_managed,
+                has_attention=has_attention,
+                limit=limit,
+                cursor=walk.current,
+                priority=priority,
+            )
+            next_cursor = walk.advance(page.next_cursor)
+            yield page
+            if next_cursor is None:
+                return
+
+    async def get_conversation(
+        self, conversation_id: str, *, priority: Priority = Priority.DETAIL
+    ) -> ConversationDetail:
+        """``GET /api/conversations/{id}``; NotFound when it does not exist."""
+        path = f"/api/conversations/{path_segment(conversation_id)}"
+        body = await self._core.request("GET", path, "get_conversation", priority=priority)
+        detail = parse_conversation_detail(body, path=path)
+        _log_malformed("get_conversation", path, detail.malformed)
+        return detail
+
+    async def get_messages(
+        self, conversation_id: str, *, priority: Priority = Priority.DETAIL
+    ) -> MessageList:
+        """``GET /api/conversations/{id}/messages``, chronological."""
+        path = f"/api/conversations/{path_segment(conversation_id)}/messages"
+        body = await self._core.request("GET", path, "get_messages", priority=priority)
+        result = parse_messages(body, path=path)
+        _log_malformed("get_messages", path, result.malformed)
+        return result
+
+    async def get_attachments(
+        self, conversation_id: str, *, priority: Priority = Priority.DETAIL
+    ) -> AttachmentList:
+        """``GET /api/conversations/{id}/attachments``."""
+        path = f"/api/conversations/{path_segment(conversation_id)}/attachments"
+        body = await self._core.request("GET", path, "get_attachments", priority=priority)
+        result = parse_attachments(body, path=path)
+        _log_malformed("get_attachments", path, result.malformed)
+        return result
+
+    async def list_attention_items(
+        self,
+        *,
+        workspace_id: str | None = None,
+        status: str | None = None,
+        conversation_id: str | None = None,
+        priority: Priority = Priority.ATTENTION,
+    ) -> AttentionItemList:
+        """``GET /api/attention-items`` (unpaginated; a server may ignore the filters)."""
+        path = "/api/attention-items"
+        params = {"workspaceId": workspace_id, "status": status, "conversationId": conversation_id}
+        body = await self._core.request(
+            "GET", path, "list_attention_items", priority=priority, params=params
+        )
+        result = parse_attention_items(body, path=path)
+        _log_malformed("list_attention_items", path, result.malformed)
+        return result
+
+    async def get_status_counts(
+        self, workspace_id: str, *, priority: Priority = Priority.HOT
+    ) -> StatusCounts:
+        """``GET /api/workspaces/{id}/conversations/status-counts``."""
+        path = f"/api/workspaces/{path_segment(workspace_id)}/conversations/status-counts"
+        body = await self._core.request("GET", path, "status_counts", priority=priority)
+        result = parse_status_counts(body, path=path)
+        _log_malformed("status_counts", path, result.malformed)
+        return result
+
+    # -- actions (POST; see the module docstring for why they are rarely retried) --------------
+
+    async def _action(
+        self, path: str, action: str, priority: Priority, body: dict[str, Any] | None = None
+    ) -> Any:
+        result = await self._core.request(
+            "POST",
+            path,
+            f"post_{action}",
+            priority=priority,
+            json_body=body,
+            idempotent=False,
+            allow_empty=True,
+        )
+        if isinstance(result, dict) and result.get("ok") is False:
+            error = result.get("error")
+            text = self._core.redact(error) if isinstance(error, str) else "ok: false"
+            raise ApiError(f"POST {path}: {text}", path=path)
+        return result
+
+    def _conversation_path(self, conversation_id: str, action: str) -> str:
+        return f"/api/conversations/{path_segment(conversation_id)}/{action}"
+
+    async def reply(
+        self, conversation_id: str, content: str, *, priority: Priority = Priority.ATTENTION
+    ) -> None:
+        """Send a human reply over the original channel (the conversation must be taken over)."""
+        path = self._conversation_path(conversation_id, "reply")
+        await self._action(path, "reply", priority, {"content": content})
+
+    async def resolve(
+        self,
+        conversation_id: str,
+        outcome: str | None = None,
+        *,
+        priority: Priority = Priority.ATTENTION,
+    ) -> None:
+        """Mark the conversation resolved, optionally with an outcome."""
+        body = {} if outcome is None else {"outcome": outcome}
+        await self._action(
+            self._conversation_path(conversation_id, "resolve"), "resolve", priority, body
+        )
+
+    async def take_over(
+        self, conversation_id: str, *, priority: Priority = Priority.ATTENTION
+    ) -> None:
+        """Pause the AI: a human owns the conversation."""
+        path = self._conversation_path(conversation_id, "take-over")
+        await self._action(path, "take_over", priority)
+
+    async def release(
+        self, conversation_id: str, *, priority: Priority = Priority.ATTENTION
+    ) -> None:
+        """Hand a taken-over conversation back to the AI."""
+        await self._action(self._conversation_path(conversation_id, "release"), "release", priority)
+
+    async def compose(
+        self,
+        workspace_id: str,
+        channel_id: str,
+        content: str,
+        *,
+        contact_email: str | None = None,
+        contact_id: str | None = None,
+        contact_phone: str | None = None,
+        contact_name: str | None = None,
+        subject: str | None = None,
+        priority: Priority = Priority.ATTENTION,
+    ) -> str | None:
+        """Start an outbound conversation; its id, or None when the server answers only ok."""
+        contacts = {
+            "contactEmail": contact_email,
+            "contactId": contact_id,
+            "contactPhone": contact_phone,
+        }
+        given = {key: value for key, value in contacts.items() if value is not None}
+        if len(given) != 1:
+            raise ValueError("pass exactly one of contact_email, contact_id, contact_phone")
+        body: dict[str, Any] = {"workspaceId": workspace_id, "channelId": channel_id, **given}
+        if contact_name is not None:
+            body["contactName"] = contact_name
+        if subject is not None:
+            body["subject"] = subject
+        body["content"] = content
+        result = await self._action("/api/conversations/compose", "compose", priority, body)
+        if isinstance(result, dict):
+            new_id = result.get("conversationId")
+            if isinstance(new_id, str) and new_id:
+                return new_id
+        return None
+
+    async def assign(
+        self, conversation_id: str, user_id: str, *, priority: Priority = Priority.ATTENTION
+    ) -> None:
+        """Put the conversation in a user's queue."""
+        path = self._conversation_path(conversation_id, "assign")
+        await self._action(path, "assign", priority, {"userId": user_id})
+
+    async def unassign(
+        self, conversation_id: str, *, priority: Priority = Priority.ATTENTION
+    ) -> None:
+        """Return the conversation to the shared queue."""
+        path = self._conversation_path(conversation_id, "unassign")
+        await self._action(path, "unassign", priority)
+
+    async def approve(
+        self, conversation_id: str, *, priority: Priority = Priority.ATTENTION
+    ) -> None:
+        """Approve a guardrail-gated tool call; the AI resumes."""
+        path = self._conversation_path(conversation_id, "approve")
+        await self._action(path, "approve", priority)
+
+    async def resolve_attention_item(
+        self,
+        item_id: str,
+        reason: str | None = None,
+        *,
+        priority: Priority = Priority.ATTENTION,
+    ) -> None:
+        """Resolve an attention item (NotFound when it is not in this tenant)."""
+        path = f"/api/attention-items/{path_segment(item_id)}/resolve"
+        body = {} if reason is None else {"reason": reason}
+        await self._action(path, "resolve_attention_item", priority, body)

@@ -1,0 +1,258 @@
+"""The request machinery under the oHallo client: budget, attempts, retry policy, error mapping.
+
+Secrets: the token lives only in the ``Authorization`` header of the underlying httpx client.
+Exception texts and log lines carry the method, the path (never the query), the status and the
+server's ``error`` text, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import structlog
+
+import syncd
+from syncd.api.limiter import ClientClock, Priority, RequestBudget, SystemClock
+from syncd.api.retry import (
+    DEFAULT_BASE_DELAY_S,
+    DEFAULT_MAX_DELAY_S,
+    RetryDecision,
+    classify_transport_error,
+    retry_decision,
+)
+from syncd.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    MalformedResponse,
+    NotFound,
+    RateLimited,
+    ServerError,
+)
+
+log = structlog.get_logger(__name__)
+
+RequestHook = Callable[[str, int | None, float], None]
+"""``on_request(route, status or None for a transport error, duration_s)``, once per attempt."""
+RetryHook = Callable[[str, str], None]
+"""``on_retry(route, reason)`` before each retry."""
+WaitHook = Callable[[float], None]
+"""``on_rate_limit_wait(seconds)`` whenever a request waits for a rate-limit token."""
+
+USER_AGENT = f"syncd/{syncd.__version__}"
+_MAX_ERROR_TEXT = 300
+
+
+def _ignore(*_args: object) -> None:
+    """The default hook: do nothing."""
+
+
+def path_segment(value: str) -> str:
+    """An id as one path segment (ids are opaque: a slash must not open a new segment)."""
+    if not isinstance(value, str) or value in ("", ".", ".."):
+        raise ValueError(f"not a usable id: {value!r}")
+    return quote(value, safe="")
+
+
+class HttpCore:
+    """Sends one logical request: budget, attempts, retry policy, error mapping and decoding."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout_s: float = 30.0,
+        max_concurrency: int = 8,
+        max_requests_per_s: float = 20.0,
+        max_attempts: int = 6,
+        burst: float | None = None,
+        backoff_base_s: float = DEFAULT_BASE_DELAY_S,
+        max_retry_delay_s: float = DEFAULT_MAX_DELAY_S,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: ClientClock | None = None,
+        rng: Callable[[], float] | None = None,
+        on_request: RequestHook | None = None,
+        on_retry: RetryHook | None = None,
+        on_rate_limit_wait: WaitHook | None = None,
+    ) -> None:
+        # A token httpx would reject as a header value would end up quoted in its error text.
+        if not token or not token.isascii() or not token.isprintable() or " " in token:
+            raise ConfigError(
+                "api.token: empty or contains spaces, control or non-ASCII characters; "
+                "paste the key exactly as issued"
+            )
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._clock: ClientClock = clock or SystemClock()
+        self._rng: Callable[[], float] = rng or random.random
+        self._max_attempts = max_attempts
+        self._backoff_base_s = backoff_base_s
+        self._max_retry_delay_s = max_retry_delay_s
+        self._on_request: RequestHook = on_request or _ignore
+        self._on_retry: RetryHook = on_retry or _ignore
+        self._redact_value = token
+        self.budget = RequestBudget(
+            max_requests_per_s,
+            max_concurrency,
+            burst=burst,
+            clock=self._clock,
+            on_wait=on_rate_limit_wait,
+        )
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+            },
+            timeout=httpx.Timeout(timeout_s),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    def redact(self, text: str) -> str:
+        """``text`` with the token masked, cut to a log-friendly length."""
+        return text.replace(self._redact_value, "***")[:_MAX_ERROR_TEXT]
+
+    def _error_text(self, response: httpx.Response) -> str:
+        """The server's ``error`` message, else the reason phrase."""
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            return self.redact(body["error"])
+        return self.redact(response.reason_phrase or "")
+
+    def _decide(
+        self, status: int | None, response: httpx.Response | None, attempt: int, **kw: Any
+    ) -> RetryDecision:
+        return retry_decision(
+            status,
+            response.headers if response is not None else None,
+            attempt,
+            max_attempts=self._max_attempts,
+            base_delay_s=self._backoff_base_s,
+            max_delay_s=self._max_retry_delay_s,
+            now=self._clock.now(),
+            rng=self._rng,
+            **kw,
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        route: str,
+        *,
+        priority: Priority,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        idempotent: bool = True,
+        allow_empty: bool = False,
+    ) -> Any:
+        """Send with retries; return the decoded JSON body (None for an allowed empty body)."""
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        fields = {"route": route, "method": method, "path": path}
+        attempt = 0
+        while True:
+            attempt += 1
+            error: ApiError
+            async with self.budget.slot(priority):
+                started = self._clock.monotonic()
+                try:
+                    response = await self._http.request(
+                        method, path, params=query or None, json=json_body
+                    )
+                except httpx.TransportError as exc:
+                    self._on_request(route, None, self._clock.monotonic() - started)
+                    failure = classify_transport_error(exc)
+                    decision = self._decide(
+                        None, None, attempt, failure=failure, idempotent=idempotent
+                    )
+                    detail = self.redact(f"{type(exc).__name__}: {exc}")
+                    error = ServerError(
+                        f"{method} {path}: {failure.value} after {attempt} attempt(s) ({detail})",
+                        path=path,
+                    )
+                    status: int | None = None
+                else:
+                    status = response.status_code
+                    self._on_request(route, status, self._clock.monotonic() - started)
+                    log.debug("api_request", **fields, status=status, attempt=attempt)
+                    if status < 300:
+                        return self._decode(response, method, path, allow_empty)
+                    decision = self._decide(status, response, attempt, idempotent=idempotent)
+                    error = self._status_error(method, path, response, decision, attempt)
+            if not decision.retry:
+                level = log.debug if isinstance(error, NotFound) else log.warning
+                level(
+                    "api_request_failed",
+                    **fields,
+                    status=status,
+                    reason=decision.reason,
+                    attempts=attempt,
+                    error=error.message,
+                )
+                raise error from None
+            log.warning(
+                "api_retry",
+                **fields,
+                status=status,
+                reason=decision.reason,
+                attempt=attempt,
+                delay_s=round(decision.delay_s, 3),
+            )
+            self._on_retry(route, decision.reason)
+            await self._clock.sleep(decision.delay_s)
+
+    def _status_error(
+        self,
+        method: str,
+        path: str,
+        response: httpx.Response,
+        decision: RetryDecision,
+        attempt: int,
+    ) -> ApiError:
+        status = response.status_code
+        text = self._error_text(response)
+        message = f"{method} {path}: {status} {text}".rstrip()
+        if status in (401, 403):
+            return AuthError(message, status=status, path=path)
+        if status == 404:
+            return NotFound(message, status=status, path=path)
+        if status == 429:
+            return RateLimited(
+                f"{message} (after {attempt} attempt(s))",
+                status=status,
+                path=path,
+                retry_after=decision.retry_after_s,
+            )
+        if status >= 500:
+            return ServerError(f"{message} (after {attempt} attempt(s))", status=status, path=path)
+        return ApiError(message, status=status, path=path)
+
+    def _decode(self, response: httpx.Response, method: str, path: str, allow_empty: bool) -> Any:
+        if not response.content.strip():
+            if allow_empty:
+                return None
+            raise MalformedResponse(
+                f"{method} {path}: {response.status_code} with an empty body", path=path
+            )
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            raise MalformedResponse(
+                f"{method} {path}: {response.status_code} body is not JSON", path=path
+            ) from None

@@ -1,0 +1,174 @@
+"""The request budget shared by every call of one client: a token bucket and a concurrency limit.
+
+Waiters are served by priority (lower first), first come first served within a priority. Only the
+waiter at the head of the queue ever sleeps for a token, so a fake clock that simply advances when
+slept on gives exact virtual times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Protocol
+
+DEFAULT_BURST_S = 0.25  # the bucket holds this many seconds' worth of requests (at least one)
+
+
+class Priority(IntEnum):
+    """Who is served first when requests wait for the budget (lower first)."""
+
+    ATTENTION = 0
+    HOT = 1
+    DETAIL = 2
+    RECONCILE = 3
+
+
+class ClientClock(Protocol):
+    """Time as the client sees it; injectable so tests run in virtual time."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back."""
+        ...
+
+    def now(self) -> datetime:
+        """The current aware UTC time."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def monotonic(self) -> float:
+        """``time.monotonic()``."""
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        """``datetime.now(UTC)``."""
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        """``asyncio.sleep``."""
+        await asyncio.sleep(seconds)
+
+
+class RequestBudget:
+    """A token bucket (``rate_per_s``, ``burst`` deep) and at most ``max_concurrency`` in flight."""
+
+    def __init__(
+        self,
+        rate_per_s: float,
+        max_concurrency: int,
+        *,
+        burst: float | None = None,
+        clock: ClientClock | None = None,
+        on_wait: Callable[[float], None] | None = None,
+    ) -> None:
+        if rate_per_s <= 0:
+            raise ValueError("rate_per_s must be positive")
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self._rate = float(rate_per_s)
+        self._capacity = (
+            float(burst) if burst is not None else max(1.0, rate_per_s * DEFAULT_BURST_S)
+        )
+        if self._capacity < 1:
+            raise ValueError("burst must be at least 1")
+        self._max_concurrency = max_concurrency
+        self._clock: ClientClock = clock or SystemClock()
+        self._on_wait = on_wait
+        self._tokens = self._capacity
+        self._stamp = self._clock.monotonic()
+        self._in_flight = 0
+        self._sleeping = False
+        self._queue: list[tuple[int, int]] = []
+        self._seq = itertools.count()
+        self._changed = asyncio.Event()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests holding a concurrency slot now."""
+        return self._in_flight
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued for the budget now."""
+        return len(self._queue)
+
+    @asynccontextmanager
+    async def slot(self, priority: Priority = Priority.DETAIL) -> AsyncIterator[None]:
+        """Hold one token and one concurrency slot for the duration of the block."""
+        await self.acquire(priority)
+        try:
+            yield
+        finally:
+            self.release()
+
+    async def acquire(self, priority: Priority = Priority.DETAIL) -> None:
+        """Wait until this request may start: its turn, a token and a free slot."""
+        entry = (int(priority), next(self._seq))
+        heapq.heappush(self._queue, entry)
+        try:
+            while True:
+                if (
+                    self._queue[0] == entry
+                    and self._in_flight < self._max_concurrency
+                    and not self._sleeping
+                ):
+                    self._refill()
+                    if self._tokens >= 1.0:
+                        self._tokens -= 1.0
+                        self._in_flight += 1
+                        heapq.heappop(self._queue)
+                        self._notify()
+                        return
+                    await self._sleep_for_token((1.0 - self._tokens) / self._rate)
+                else:
+                    await self._wait_for_change()
+        except BaseException:
+            if entry in self._queue:
+                self._queue.remove(entry)
+                heapq.heapify(self._queue)
+                self._notify()
+            raise
+
+    def release(self) -> None:
+        """Give back the concurrency slot taken by ``acquire``."""
+        if self._in_flight <= 0:
+            raise RuntimeError("release() without acquire()")
+        self._in_flight -= 1
+        self._notify()
+
+    async def _sleep_for_token(self, wait: float) -> None:
+        # One sleeper at a time: whoever is at the head when it wakes takes the token.
+        self._sleeping = True
+        try:
+            if self._on_wait is not None:
+                self._on_wait(wait)
+            await self._clock.sleep(wait)
+        finally:
+            self._sleeping = False
+            self._notify()
+
+    def _refill(self) -> None:
+        now = self._clock.monotonic()
+        elapsed = max(0.0, now - self._stamp)
+        self._stamp = now
+        self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
+
+    def _notify(self) -> None:
+        # Wake every waiter once; each re-checks whether it is now at the head of the queue.
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _wait_for_change(self) -> None:
+        await self._changed.wait()

@@ -1,0 +1,369 @@
+"""Typed views of the oHallo API's JSON: lenient, frozen, and keeping the payload as received.
+
+Every model: camelCase aliases (snake_case names work too), unknown fields kept (``model_extra``),
+only ``id`` required, every other documented field ``None`` when absent, statuses and types plain
+``str`` (new values are normal), timestamps aware UTC datetimes, and ``.raw`` the JSON object
+exactly as the server sent it (excluded from ``model_dump``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PrivateAttr,
+    RootModel,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+
+def _only_text_or_datetime(value: Any) -> Any:
+    # pydantic would read a number as a Unix time; the API sends ISO-8601 text only.
+    if value is None or isinstance(value, str | datetime):
+        return value
+    raise ValueError("must be an ISO-8601 timestamp string")
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:  # the API documents UTC; a zone-less stamp is read as UTC
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(_only_text_or_datetime), AfterValidator(_as_utc)]
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """A validation error as ``field: problem; ...`` without echoing the (personal) input."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = ".".join(str(part) for part in error["loc"]) or "(root)"
+        parts.append(f"{loc}: {error['msg']}")
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedRow:
+    """A row that failed validation: its id when it has one, the raw value, and why."""
+
+    id: str | None
+    raw: Any
+    error: str
+    path: str = ""
+
+
+def row_id(raw: Any) -> str | None:
+    """The id of a raw row if it has a usable one (text, or a number as text)."""
+    if isinstance(raw, dict):
+        value = raw.get("id")
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+class ApiModel(BaseModel):
+    """Base of every API object: lenient, frozen, and remembering its raw payload."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="allow",
+        frozen=True,
+    )
+
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_raw(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        model = handler(data)
+        if isinstance(data, dict) and isinstance(model, ApiModel):
+            model._raw = data
+        return model
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The JSON object exactly as received (empty when built from Python values)."""
+        return self._raw
+
+
+class Contact(ApiModel):
+    """The contact of a conversation (detail payload)."""
+
+    id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+
+
+class Account(ApiModel):
+    """The account (company) of a conversation's contact (detail payload)."""
+
+    id: str
+    name: str | None = None
+
+
+class Message(ApiModel):
+    """One message; voice messages are all ``inbound`` with ``speaker`` caller/ai."""
+
+    id: str
+    direction: str | None = None
+    speaker: str | None = None
+    body: str | None = None
+    sent_at: UtcDatetime | None = None
+    channel: str | None = None
+    from_address: str | None = None
+    subject: str | None = None
+
+
+class Attachment(ApiModel):
+    """A file attached to a conversation's message."""
+
+    id: str
+    message_id: str | None = None
+    file_name: str | None = None
+    mime_type: str | None = None
+    size_bytes: int | None = None
+    status: str | None = None
+    created_at: UtcDatetime | None = None
+
+
+class AttentionItem(ApiModel):
+    """A flag raised by the AI pipeline for a human (``context`` depends on ``type``)."""
+
+    id: str
+    tenant_id: str | None = None
+    conversation_id: str | None = None
+    type: str | None = None
+    status: str | None = None
+    context: dict[str, Any] | None = None
+    reason: str | None = None
+    created_at: UtcDatetime | None = None
+    resolved_at: UtcDatetime | None = None
+    turn_id: str | None = None
+    assigned_to_user_id: str | None = None
+
+
+class ConversationRow(ApiModel):
+    """A row of ``GET /api/conversations``; the optional signal fields are None when absent."""
+
+    id: str
+    workspace_id: str | None = None
+    channel_id: str | None = None
+    contact_id: str | None = None
+    status: str | None = None
+    last_message_preview: str | None = None
+    last_message_at: UtcDatetime | None = None
+    contact_name: str | None = None
+    contact_email: str | None = None
+    account_name: str | None = None
+    human_managed: bool | None = None
+    form_type: str | None = None
+    auto_resolved: bool | None = None
+    # Shape undocumented (text in the samples we know): kept as whatever JSON it is.
+    last_turn_routing_path: Any = None
+
+
+_ItemT = TypeVar("_ItemT", bound=ApiModel)
+
+
+def parse_item(
+    model: type[_ItemT], raw: Any, path: str
+) -> tuple[_ItemT | None, MalformedRow | None]:
+    """One raw row as ``model``, or the MalformedRow saying why it is not one."""
+    if not isinstance(raw, dict):
+        return None, MalformedRow(None, raw, "not a JSON object", path)
+    try:
+        return model.model_validate(raw), None
+    except ValidationError as exc:
+        return None, MalformedRow(row_id(raw), raw, describe_errors(exc), path)
+
+
+def parse_items(
+    model: type[_ItemT], raws: list[Any], path: str
+) -> tuple[tuple[_ItemT, ...], tuple[MalformedRow, ...]]:
+    """Every raw row of a list, parsed one by one; the bad ones go to the second tuple."""
+    good: list[_ItemT] = []
+    bad: list[MalformedRow] = []
+    for index, raw in enumerate(raws):
+        item, problem = parse_item(model, raw, f"{path}[{index}]")
+        if item is not None:
+            good.append(item)
+        elif problem is not None:
+            bad.append(problem)
+    return tuple(good), tuple(bad)
+
+
+# Nested parts of a detail parsed leniently: a bad message never fails the conversation.
+_DETAIL_OBJECTS: dict[str, type[ApiModel]] = {"contact": Contact, "account": Account}
+_DETAIL_LISTS: dict[str, type[ApiModel]] = {"history": Message, "attentionItems": AttentionItem}
+
+
+class ConversationDetail(ApiModel):
+    """``GET /api/conversations/{id}``; each nested part is None when the server left it out.
+
+    ``None`` (absent: the server's upstream fetch failed) is distinct from ``()`` (none exist).
+    Nested rows that fail validation are dropped into ``.malformed`` rather than failing the detail.
+    """
+
+    id: str
+    tenant_id: str | None = None
+    workspace_id: str | None = None
+    channel_id: str | None = None
+    channel_type: str | None = None
+    contact_id: str | None = None
+    account_id: str | None = None
+    status: str | None = None
+    state_summary: str | None = None
+    outcome: str | None = None
+    human_managing_user_id: str | None = None
+    last_activity_at: UtcDatetime | None = None
+    created_at: UtcDatetime | None = None
+    updated_at: UtcDatetime | None = None
+    contact: Contact | None = None
+    account: Account | None = None
+    history: tuple[Message, ...] | None = None
+    context_entries: tuple[Any, ...] | None = None
+    attention_items: tuple[AttentionItem, ...] | None = None
+
+    _malformed: tuple[MalformedRow, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _lenient_parts(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        if not isinstance(data, dict):
+            return handler(data)
+        prepared = dict(data)
+        malformed: list[MalformedRow] = []
+        for key, part_model in _DETAIL_OBJECTS.items():
+            if prepared.get(key) is not None:
+                item, problem = parse_item(part_model, prepared[key], key)
+                prepared[key] = item
+                malformed.extend([problem] if problem else [])
+        for key, item_model in _DETAIL_LISTS.items():
+            value = prepared.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, list):
+                malformed.append(MalformedRow(None, value, "not a JSON array", key))
+                prepared[key] = None
+                continue
+            items, problems = parse_items(item_model, value, key)
+            prepared[key] = items
+            malformed.extend(problems)
+        entries = prepared.get("contextEntries")
+        if entries is not None and not isinstance(entries, list):
+            malformed.append(MalformedRow(None, entries, "not a JSON array", "contextEntries"))
+            prepared["contextEntries"] = None
+        model = handler(prepared)
+        if isinstance(model, ConversationDetail):
+            model._raw = data
+            model._malformed = tuple(malformed)
+        return model
+
+    @property
+    def malformed(self) -> tuple[MalformedRow, ...]:
+        """Nested rows (messages, attention items, contact, account) that failed validation."""
+        return self._malformed
+
+
+class StatusCounts(RootModel[dict[str, int]]):
+    """``status -> count`` for one workspace; unknown statuses are kept like the known ones."""
+
+    model_config = ConfigDict(frozen=True)
+
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _malformed: tuple[MalformedRow, ...] = PrivateAttr(default=())
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The JSON object exactly as received."""
+        return self._raw
+
+    @property
+    def malformed(self) -> tuple[MalformedRow, ...]:
+        """Entries whose count was not an integer (left out of the counts)."""
+        return self._malformed
+
+    def __getitem__(self, status: str) -> int:
+        """The count for ``status`` (KeyError when the server did not report it)."""
+        return self.root[status]
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+        """The statuses."""
+        return iter(self.root)
+
+    def __len__(self) -> int:
+        """How many statuses are reported."""
+        return len(self.root)
+
+    def get(self, status: str, default: int | None = None) -> int | None:
+        """The count for ``status``, or ``default``."""
+        return self.root.get(status, default)
+
+    def as_dict(self) -> dict[str, int]:
+        """A plain copy of the counts."""
+        return dict(self.root)
+
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class ItemList(Generic[_T]):
+    """A bare-array response: the rows that parsed, and the ones that did not."""
+
+    items: tuple[_T, ...]
+    malformed: tuple[MalformedRow, ...] = ()
+    raw: list[Any] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[_T]:
+        """The parsed rows."""
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        """How many rows parsed."""
+        return len(self.items)
+
+
+MessageList = ItemList[Message]
+AttachmentList = ItemList[Attachment]
+AttentionItemList = ItemList[AttentionItem]
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    """One page of the conversation list, with the cursor it was fetched with (None: first)."""
+
+    rows: tuple[ConversationRow, ...]
+    malformed: tuple[MalformedRow, ...]
+    next_cursor: str | None
+    cursor: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[ConversationRow]:
+        """The rows that parsed."""
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        """How many rows parsed."""
+        return len(self.rows)
+
+    @property
+    def seen_ids(self) -> frozenset[str]:
+        """Every id on the page, malformed rows with an id included (for mark-and-sweep)."""
+        ids = {row.id for row in self.rows}
+        ids.update(bad.id for bad in self.malformed if bad.id is not None)
+        return frozenset(ids)

@@ -1,0 +1,245 @@
+"""Logging: structlog events on stderr, JSON lines when stderr is not a TTY, secrets masked.
+
+Call ``configure_logging(...)`` once a command knows its settings (again later is fine). Every
+event goes through ``SecretRedactor`` after exceptions are formatted, so a token cannot reach the
+output through a field, a nested value, an exception message or a traceback. Logging from other
+libraries (httpx, alembic, apscheduler, aiohttp) takes the same path at WARNING and above.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from syncd.errors import ConfigError
+
+__all__ = [
+    "LOG_LEVEL_ENV",
+    "MASK",
+    "SecretRedactor",
+    "compile_secrets",
+    "configure_logging",
+    "redact",
+    "redact_registered",
+    "redact_text",
+    "register_secret",
+]
+
+LOG_LEVEL_ENV = "SYNCD_LOG_LEVEL"
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+MASK = "***"
+# Shorter "secrets" would mask ordinary words all over the output and protect nothing.
+MIN_SECRET_LENGTH = 4
+THIRD_PARTY_LOGGERS = ("httpx", "httpcore", "alembic", "apscheduler", "aiohttp", "asyncio")
+
+LogFormat = Literal["auto", "json", "console"]
+
+# RFC 6750 token68: the characters a bearer token (and an oHallo key) may hold.
+_TOKEN_CHARS = r"[A-Za-z0-9\-._~+/]+=*"  # noqa: S105 (a pattern, not a password)
+_SECRET_LOOKING = re.compile(
+    rf"(?P<keep>sf_(?:live|test)_v1_|whsec_|[Bb][Ee][Aa][Rr][Ee][Rr]\s+){_TOKEN_CHARS}"
+)
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def compile_secrets(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    """One pattern matching any of ``secrets`` (longest first); None when there are none."""
+    usable = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    if not usable:
+        return None
+    return re.compile("|".join(re.escape(s) for s in usable))
+
+
+def redact_text(text: str, secrets: re.Pattern[str] | None = None) -> str:
+    """``text`` with every match of ``secrets`` and every secret-looking substring masked."""
+    if secrets is not None:
+        # Repeat: masking can join the ends around a secret into another occurrence of it.
+        masked = secrets.sub(MASK, text)
+        while masked != text:
+            text, masked = masked, secrets.sub(MASK, masked)
+    return _SECRET_LOOKING.sub(lambda m: m.group("keep") + MASK, text)
+
+
+def redact(value: Any, secrets: re.Pattern[str] | None = None, _depth: int = 0) -> Any:
+    """A copy of ``value`` (nested dicts, lists, tuples, sets) with every secret masked."""
+    if isinstance(value, str):
+        return redact_text(value, secrets)
+    if _depth > 32:
+        return redact_text(repr(value), secrets)
+    if isinstance(value, Mapping):
+        return {
+            redact(key, secrets, _depth + 1): redact(item, secrets, _depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [redact(item, secrets, _depth + 1) for item in value]
+        return items if isinstance(value, list) else type(value)(items)
+    # Anything else reaches the output through repr() (JSON fallback, console) or str().
+    rendered = repr(value)
+    if redact_text(rendered, secrets) != rendered or (
+        not isinstance(value, _PLAIN) and redact_text(str(value), secrets) != str(value)
+    ):
+        return redact_text(rendered, secrets)
+    return value
+
+
+class SecretRedactor:
+    """A structlog processor masking registered secrets and secret-looking substrings."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._secrets: frozenset[str] = frozenset()
+        self.pattern: re.Pattern[str] | None = None
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Mask these values too from now on."""
+        with self._lock:
+            self._secrets |= {s for s in secrets if s}
+            self.pattern = compile_secrets(self._secrets)
+
+    def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+        """Mask every secret in the event (keys, values, nested containers, formatted text)."""
+        pattern = self.pattern
+        return {redact(key, pattern): redact(value, pattern) for key, value in event_dict.items()}
+
+
+# One registry for the process: secrets are never forgotten once registered.
+_REGISTRY = SecretRedactor()
+
+
+def register_secret(value: str) -> None:
+    """Mask ``value`` in every log event from now on (and in ``redact_registered``)."""
+    _REGISTRY.add([value])
+
+
+def redact_registered(value: Any) -> Any:
+    """``value`` with every registered secret and every secret-looking substring masked."""
+    return redact(value, _REGISTRY.pattern)
+
+
+def _add_logger_name(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    record = event_dict.get("_record")
+    name = record.name if record is not None else getattr(logger, "name", "")
+    if name:
+        event_dict.setdefault("logger", name)
+    return event_dict
+
+
+class _StderrLogger:
+    """Writes rendered lines to whatever ``sys.stderr`` is when the event happens."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or ""
+
+    def msg(self, message: str) -> None:
+        """Write one line; a closed or broken stderr never takes the process down."""
+        with self._lock:
+            try:
+                sys.stderr.write(message + "\n")
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+def _logger_factory(*args: Any) -> _StderrLogger:
+    return _StderrLogger(args[0] if args and isinstance(args[0], str) else None)
+
+
+class _StderrHandler(logging.Handler):
+    """A stdlib handler writing to the current ``sys.stderr`` (pytest swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Format through structlog's ProcessorFormatter and write one line."""
+        try:
+            line = self.format(record)
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def resolve_level(level: str | None) -> int:
+    """The numeric level: ``$SYNCD_LOG_LEVEL``, else ``level``, else info."""
+    chosen = os.environ.get(LOG_LEVEL_ENV) or level or "info"
+    number = LEVELS.get(chosen.strip().lower())
+    if number is None:
+        source = LOG_LEVEL_ENV if os.environ.get(LOG_LEVEL_ENV) else "logging.level"
+        raise ConfigError(f"{source}: must be one of {', '.join(LEVELS)}")
+    return number
+
+
+def configure_logging(
+    level: str | None = None, fmt: LogFormat = "auto", secrets: Iterable[str] = ()
+) -> None:
+    """Send structlog and stdlib logging to stderr through one redacting renderer."""
+    number = resolve_level(level)
+    _REGISTRY.add(secrets)
+    as_json = fmt == "json" or (fmt == "auto" and not _stderr_is_tty())
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(
+            colors=_stderr_is_tty(), exception_formatter=structlog.dev.plain_traceback
+        )
+    )
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        _add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    # Exceptions become text before redaction, so their messages and tracebacks are masked too.
+    final: list[Processor] = [
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        _REGISTRY,
+        renderer,
+    ]
+    structlog.configure(
+        processors=[*shared, *final],
+        wrapper_class=structlog.make_filtering_bound_logger(number),
+        logger_factory=_logger_factory,
+        cache_logger_on_first_use=False,
+    )
+    _route_stdlib(number, shared, final)
+
+
+def _route_stdlib(number: int, shared: list[Processor], final: list[Processor]) -> None:
+    """Other libraries' logging: WARNING and up, through the same processors."""
+    handler = _StderrHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    quiet = max(logging.WARNING, number)
+    root.setLevel(quiet)
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)
+    # syncd's own stdlib loggers, if any, follow the configured level.
+    logging.getLogger("syncd").setLevel(number)
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False

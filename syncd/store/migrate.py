@@ -1,0 +1,158 @@
+"""Schema migrations: Alembic, configured in code, with its scripts inside the package.
+
+``upgrade`` runs every pending migration in one transaction. On PostgreSQL that transaction
+first takes an advisory lock, so two processes upgrading at once run one after the other (the
+second finds nothing left to do); on SQLite ``BEGIN IMMEDIATE`` serialises them the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Final
+
+import structlog
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from syncd.config import Settings, load_settings, safe_database_url
+from syncd.errors import StoreError
+from syncd.store.engine import DEFERRED, create_engine_for
+
+log = structlog.get_logger(__name__)
+
+MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
+"""The Alembic script directory (env.py, script.py.mako, versions/), shipped in the wheel."""
+
+ADVISORY_LOCK_KEY: Final = 0x73796E6364_4D4947  # "syncd" "MIG": one key for every syncd
+"""PostgreSQL advisory lock held (per transaction) while migrating."""
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic Config for syncd's migrations; ``url`` only for hand-run Alembic commands."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision this version of syncd knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise StoreError(f"no migrations found in {MIGRATIONS_DIR}")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's revision, or None when it was never migrated."""
+    try:
+        with engine.connect() as connection:
+            connection = connection.execution_options(**DEFERRED)
+            with connection.begin():
+                return MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise _store_error("cannot read the schema revision", engine, exc) from exc
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str:
+    """Migrate the database to ``revision`` (default: head); return the revision reached."""
+    config = alembic_config()
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+                )
+            before = MigrationContext.configure(connection).get_current_revision()
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+            after = MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise _store_error("migration failed", engine, exc) from exc
+    if after is None:
+        raise StoreError(f"migration to {revision} left {_safe(engine)} without a revision")
+    if after != before:
+        log.info("schema_upgraded", from_revision=before, to_revision=after)
+    return after
+
+
+def ensure_schema(settings: Settings, engine: Engine | None = None) -> str:
+    """Make sure the schema is at head: upgrade when ``database.auto_migrate``, else check.
+
+    Raises StoreError naming ``syncd db upgrade`` when auto-migration is off and the database
+    is behind. Returns the revision the database is at.
+    """
+    own_engine = engine is None
+    engine = engine or create_engine_for(settings.database.url.get_secret_value())
+    try:
+        if settings.database.auto_migrate:
+            return upgrade(engine)
+        current, head = current_revision(engine), head_revision()
+        if current != head:
+            raise StoreError(
+                f"database {_safe(engine)} is at revision {current or 'none'}, this syncd needs "
+                f"{head}: run `syncd db upgrade` (or set database.auto_migrate = true)"
+            )
+        return current
+    finally:
+        if own_engine:
+            engine.dispose()
+
+
+def upgrade_command(args: argparse.Namespace) -> int:
+    """``syncd db upgrade``: migrate to head and print the revision reached."""
+    settings = load_settings(args.config)
+    engine = create_engine_for(settings.database.url.get_secret_value())
+    try:
+        before = current_revision(engine)
+        after = upgrade(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        print(f"{_safe(engine)}: already at revision {after} (head)")
+    else:
+        print(f"{_safe(engine)}: upgraded from {before or 'an empty database'} to {after} (head)")
+    return 0
+
+
+def current_command(args: argparse.Namespace) -> int:
+    """``syncd db current``: print the revision and whether it is head (exit 1 when not)."""
+    settings = load_settings(args.config)
+    engine = create_engine_for(settings.database.url.get_secret_value())
+    try:
+        current = current_revision(engine)
+    finally:
+        engine.dispose()
+    head = head_revision()
+    if current == head:
+        print(f"{_safe(engine)}: revision {current} (head)")
+        return 0
+    if current is None:
+        print(f"{_safe(engine)}: no schema yet (head is {head}); run `syncd db upgrade`")
+    elif current in _known_revisions():
+        print(f"{_safe(engine)}: revision {current}, behind head {head}; run `syncd db upgrade`")
+    else:
+        print(f"{_safe(engine)}: revision {current}, unknown to this syncd (newer?); head is {head}")
+    return 1
+
+
+def _known_revisions() -> set[str]:
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return {script.revision for script in scripts.walk_revisions()}
+
+
+def _safe(engine: Engine) -> str:
+    return safe_database_url(engine.url.render_as_string(hide_password=False))
+
+
+def _store_error(what: str, engine: Engine, exc: SQLAlchemyError) -> StoreError:
+    # The driver's own message, without SQLAlchemy's appended SQL and background link.
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return StoreError(f"{what} on {_safe(engine)}: {reason}")

@@ -1,0 +1,129 @@
+"""Writes for the mirror: upserts that never let an older observation overwrite a newer one.
+
+Both dialects speak ``INSERT ... ON CONFLICT (key) DO UPDATE SET col = excluded.col WHERE
+excluded.synced_at >= table.synced_at``; the statement is compiled once and run executemany-style,
+so each execution binds one row's values only (SQLite's variable limit is never near) and rows go
+to the driver in bounded chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Final
+
+from sqlalchemy import Connection, Table, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+CHUNK_ROWS: Final = 1000
+"""Rows handed to the driver per executemany call."""
+
+
+def upsert_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    guard: str | None = "synced_at",
+) -> int:
+    """Insert or update ``rows`` by primary key; return how many were written.
+
+    On conflict every non-key column present in the rows is updated (columns a row leaves out
+    keep their stored value), but only when the row's ``guard`` value is not older than the
+    stored one: a stale observation is skipped, not counted. ``guard=None`` always overwrites.
+    Consecutive rows must share a set of keys to share one executemany batch; mixed key sets
+    are split into runs, in order.
+    """
+    if not rows:
+        return 0
+    key_names = [column.name for column in table.primary_key.columns]
+    if not key_names:
+        raise ValueError(f"table {table.name} has no primary key to upsert on")
+    if guard is not None and guard not in table.columns:
+        raise ValueError(f"table {table.name} has no column {guard!r} to guard the upsert with")
+    written = 0
+    for names, run in _runs_by_keys(rows):
+        unknown = names.difference(table.columns.keys())
+        if unknown:
+            raise ValueError(f"table {table.name} has no column(s) {sorted(unknown)}")
+        missing_keys = set(key_names).difference(names)
+        if missing_keys:
+            raise ValueError(f"rows for {table.name} lack primary key column(s) {missing_keys}")
+        if guard is not None and guard not in names:
+            raise ValueError(f"rows for {table.name} lack the guard column {guard!r}")
+        statement = _upsert_statement(conn, table, key_names, sorted(names), guard)
+        for start in range(0, len(run), CHUNK_ROWS):
+            result = conn.execute(statement, run[start : start + CHUNK_ROWS])
+            written += max(result.rowcount, 0)
+    return written
+
+
+def replace_children(
+    conn: Connection,
+    table: Table,
+    parent_column: str,
+    parent_id: Any,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    guard: str | None = "synced_at",
+) -> int:
+    """Replace every row of ``table`` whose ``parent_column`` is ``parent_id`` with ``rows``.
+
+    Returns the number of rows inserted. ``parent_column`` is filled in where a row leaves it
+    out. When the stored rows were observed later than the newest of ``rows`` (by ``guard``),
+    nothing changes and 0 is returned; an empty ``rows`` always clears the parent's rows.
+    """
+    column = table.columns[parent_column]
+    prepared = [{**row, parent_column: row.get(parent_column, parent_id)} for row in rows]
+    if any(row[parent_column] != parent_id for row in prepared):
+        raise ValueError(f"rows for {table.name} belong to another {parent_column}")
+    if guard is not None and prepared:
+        newest = max(row[guard] for row in prepared)
+        stored = conn.scalar(select(func.max(table.columns[guard])).where(column == parent_id))
+        if stored is not None and stored > newest:
+            return 0
+    conn.execute(delete(table).where(column == parent_id))
+    if prepared:
+        conn.execute(table.insert(), prepared)
+    return len(prepared)
+
+
+def _runs_by_keys(
+    rows: Sequence[Mapping[str, Any]],
+) -> Iterator[tuple[frozenset[str], list[Mapping[str, Any]]]]:
+    """Consecutive rows grouped by their set of keys, order kept."""
+    run: list[Mapping[str, Any]] = []
+    names: frozenset[str] = frozenset()
+    for row in rows:
+        row_names = frozenset(row)
+        if run and row_names != names:
+            yield names, run
+            run = []
+        names = row_names
+        run.append(row)
+    if run:
+        yield names, run
+
+
+def _upsert_statement(
+    conn: Connection, table: Table, key_names: list[str], names: list[str], guard: str | None
+) -> Insert:
+    dialect = conn.dialect.name
+    insert: Any
+    if dialect == "sqlite":
+        insert = sqlite.insert(table)
+    elif dialect == "postgresql":
+        insert = postgresql.insert(table)
+    else:
+        raise ValueError(f"upsert_rows supports sqlite and postgresql, not {dialect}")
+    updates = [name for name in names if name not in key_names]
+    if not updates:
+        return insert.on_conflict_do_nothing(index_elements=key_names)  # type: ignore[no-any-return]
+    where = None
+    if guard is not None:
+        where = insert.excluded[guard] >= table.columns[guard]
+    return insert.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=key_names,
+        set_={name: insert.excluded[name] for name in updates},
+        where=where,
+    )

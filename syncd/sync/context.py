@@ -1,0 +1,70 @@
+"""What every pass needs: settings, the database, the API client, the clock, and hooks."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+
+from syncd.api import OhalloClient
+from syncd.clock import Clock, utc_now
+from syncd.config import Settings
+from syncd.store.engine import DEFERRED
+from syncd.sync.writer import Written, take_write_lock
+
+T = TypeVar("T")
+
+
+def _ignore_written(_: Written) -> None:
+    return None
+
+
+def _ignore_progress(_scope: str, _rows: int) -> None:
+    return None
+
+
+@dataclass
+class SyncContext:
+    """Shared by the passes of one process.
+
+    ``on_written`` is called after every committed write (metrics, waking the dispatcher);
+    ``on_progress`` with the rows walked so far by a reconcile pass (progress display).
+    """
+
+    settings: Settings
+    engine: Engine
+    client: OhalloClient
+    clock: Clock = utc_now
+    on_written: Callable[[Written], None] = _ignore_written
+    on_progress: Callable[[str, int], None] = _ignore_progress
+    _write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def terminal_statuses(self) -> frozenset[str]:
+        return frozenset(self.settings.sync.terminal_statuses)
+
+    def write_now(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one writing transaction, holding the write lock (blocking)."""
+        with self._write_lock, self.engine.begin() as conn:
+            take_write_lock(conn)
+            result = work(conn)
+        if isinstance(result, Written):
+            self.on_written(result)
+        return result
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """``write_now`` in a worker thread, so the event loop keeps serving requests."""
+        return await asyncio.to_thread(self.write_now, work)
+
+    def read_now(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a read-only transaction (blocking)."""
+        with self.engine.execution_options(**DEFERRED).connect() as conn:
+            return work(conn)
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """``read_now`` in a worker thread."""
+        return await asyncio.to_thread(self.read_now, work)

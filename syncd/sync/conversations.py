@@ -1,0 +1,254 @@
+"""Fetching conversations and writing what changed: shared by the hot and reconcile passes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection
+
+from syncd.api import ConversationDetail, ConversationRow, Priority
+from syncd.errors import ApiError, AuthError, NotFound
+from syncd.sync import plan
+from syncd.sync.context import SyncContext
+from syncd.sync.observe import (
+    ChangeSet,
+    ConversationObservation,
+    StoredConversation,
+    fingerprint_row,
+    plan_attachments,
+    plan_conversation,
+    plan_deletion,
+)
+from syncd.sync.writer import Written, apply_changes, load_meta, load_stored, mark_listed
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """The API answered 404 for this conversation."""
+
+    conversation_id: str
+    observed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentsSeen:
+    """A re-read of the attachments of an otherwise unchanged conversation."""
+
+    conversation_id: str
+    attachments: list[dict[str, Any]]
+    observed_at: datetime
+
+
+Result = ConversationObservation | Gone | AttachmentsSeen
+
+
+@dataclass(slots=True)
+class Fetched:
+    """What the network part of a batch found, ready to be written."""
+
+    results: list[Result] = field(default_factory=list)
+    details: int = 0
+
+    def ids(self) -> list[str]:
+        return [result.conversation_id for result in self.results]
+
+
+def detail_payload(detail: ConversationDetail) -> dict[str, Any]:
+    """The detail as received, with rows that failed validation left out of its collections."""
+    payload = dict(detail.raw)
+    for key, valid in (
+        ("history", detail.history),
+        ("attentionItems", detail.attention_items),
+    ):
+        if valid is None:
+            payload.pop(key, None)
+        else:
+            payload[key] = [item.raw for item in valid]
+    for key, obj in (("contact", detail.contact), ("account", detail.account)):
+        if obj is None:
+            payload.pop(key, None)
+    if not isinstance(payload.get("contextEntries"), list):
+        payload.pop("contextEntries", None)
+    return payload
+
+
+async def observe(
+    ctx: SyncContext,
+    conversation_id: str,
+    stored: StoredConversation | None,
+    *,
+    list_row: dict[str, Any] | None,
+    priority: Priority,
+) -> ConversationObservation | Gone:
+    """Fetch one conversation's detail (+ messages when history is absent, + attachments)."""
+    client = ctx.client
+    observed_at = ctx.clock()
+    base = ConversationObservation(
+        conversation_id=conversation_id,
+        observed_at=observed_at,
+        list_row=list_row,
+        fingerprint=fingerprint_row(list_row) if list_row is not None else None,
+    )
+    try:
+        detail = await client.get_conversation(conversation_id, priority=priority)
+        payload = detail_payload(detail)
+        messages: list[dict[str, Any]]
+        if "history" in payload:
+            messages = payload["history"]
+        else:
+            messages = [
+                m.raw for m in await client.get_messages(conversation_id, priority=priority)
+            ]
+        known = stored.message_ids if stored is not None else frozenset()
+        new_messages = any(str(m["id"]) not in known for m in messages)
+        attachments = None
+        if stored is None or not stored.announced or new_messages or _pending(stored):
+            fetched = await client.get_attachments(conversation_id, priority=priority)
+            attachments = [a.raw for a in fetched]
+    except NotFound:
+        return Gone(conversation_id, observed_at)
+    except AuthError:
+        raise
+    except ApiError as exc:
+        log.warning("detail_fetch_failed", conversation_id=conversation_id, error=str(exc))
+        return replace(base, detail_error=str(exc)[:500])
+    return replace(base, detail=payload, messages=messages, attachments=attachments)
+
+
+def _pending(stored: StoredConversation) -> bool:
+    from syncd.sync.observe import SETTLED_ATTACHMENT_STATUSES
+
+    return any(
+        str(a.get("status")) not in SETTLED_ATTACHMENT_STATUSES for a in stored.attachments.values()
+    )
+
+
+async def fetch_changed(
+    ctx: SyncContext, rows: Sequence[ConversationRow], *, priority: Priority
+) -> Fetched:
+    """For listed rows: fetch what is new or changed, and pending attachments; concurrently."""
+    fetched = Fetched()
+    if not rows:
+        return fetched
+    ids = [row.id for row in rows]
+    meta = await ctx.read(lambda conn: load_meta(conn, ids))
+    detail_rows = []
+    attachment_ids = []
+    for row in rows:
+        fingerprint = fingerprint_row(row.raw)
+        if plan.needs_detail(meta.get(row.id), fingerprint):
+            detail_rows.append(row)
+        elif plan.needs_attachments_only(meta.get(row.id), fingerprint):
+            attachment_ids.append(row.id)
+    if not detail_rows and not attachment_ids:
+        return fetched
+    stored = await ctx.read(lambda conn: load_stored(conn, [r.id for r in detail_rows]))
+
+    async def attachments_of(conversation_id: str) -> Result | None:
+        observed_at = ctx.clock()
+        try:
+            found = await ctx.client.get_attachments(conversation_id, priority=priority)
+        except NotFound:
+            return Gone(conversation_id, observed_at)
+        except AuthError:
+            raise
+        except ApiError as exc:
+            log.warning("attachments_fetch_failed", conversation_id=conversation_id, error=str(exc))
+            return None
+        return AttachmentsSeen(conversation_id, [a.raw for a in found], observed_at)
+
+    tasks: list[Any] = [
+        observe(ctx, row.id, stored.get(row.id), list_row=row.raw, priority=priority)
+        for row in detail_rows
+    ]
+    tasks += [attachments_of(cid) for cid in attachment_ids]
+    for result in await asyncio.gather(*tasks):
+        if result is not None:
+            fetched.results.append(result)
+    fetched.details = len(detail_rows)
+    return fetched
+
+
+async def observe_by_id(
+    ctx: SyncContext, conversation_id: str, stored: StoredConversation | None, *, priority: Priority
+) -> ConversationObservation | Gone:
+    """Look at a conversation no list showed: its contact's list row first, then the detail.
+
+    The list row is read before the detail, so the detail is never older than the fingerprint
+    stored with it.
+    """
+    list_row = None
+    data = stored.data if stored is not None else {}
+    contact_id = data.get("contactId")
+    if isinstance(contact_id, str) and contact_id:
+        try:
+            async for page in ctx.client.iter_conversation_pages(
+                contact_id=contact_id, workspace_id=data.get("workspaceId"), priority=priority
+            ):
+                match = next((row for row in page.rows if row.id == conversation_id), None)
+                if match is not None:
+                    list_row = match.raw
+                    break
+        except AuthError:
+            raise
+        except ApiError as exc:
+            log.warning("contact_list_failed", conversation_id=conversation_id, error=str(exc))
+    return await observe(ctx, conversation_id, stored, list_row=list_row, priority=priority)
+
+
+async def fetch_by_id(ctx: SyncContext, ids: Iterable[str], *, priority: Priority) -> Fetched:
+    """``observe_by_id`` for several conversations, concurrently."""
+    wanted = sorted(set(ids))
+    fetched = Fetched()
+    if not wanted:
+        return fetched
+    stored = await ctx.read(lambda conn: load_stored(conn, wanted))
+    results = await asyncio.gather(
+        *(observe_by_id(ctx, cid, stored.get(cid), priority=priority) for cid in wanted)
+    )
+    fetched.results.extend(results)
+    fetched.details = len(wanted)
+    return fetched
+
+
+def write_fetched(
+    conn: Connection,
+    fetched: Fetched,
+    *,
+    backfill: bool,
+    listed_ids: Iterable[str] = (),
+    listed_at: datetime | None = None,
+    checkpoint: Callable[[Connection], None] | None = None,
+) -> Written:
+    """In the caller's (writing) transaction: diff against the mirror, write rows and events."""
+    stored = load_stored(conn, fetched.ids())
+    changes = ChangeSet()
+    for result in fetched.results:
+        before = stored.get(result.conversation_id)
+        if before is not None and before.synced_at > result.observed_at:
+            continue  # a newer observation was written meanwhile
+        if isinstance(result, Gone):
+            if before is not None:
+                changes.merge(plan_deletion(before, result.observed_at))
+        elif isinstance(result, AttachmentsSeen):
+            if before is not None:
+                changes.merge(
+                    plan_attachments(
+                        before, result.attachments, result.observed_at, backfill=backfill
+                    )
+                )
+        else:
+            changes.merge(plan_conversation(before, result, backfill=backfill, listed_at=listed_at))
+    written = apply_changes(conn, changes)
+    if listed_at is not None:
+        mark_listed(conn, listed_ids, listed_at)
+    if checkpoint is not None:
+        checkpoint(conn)
+    return written

@@ -1,0 +1,78 @@
+"""API-shaped objects (camelCase) → mirror rows (snake_case columns): pure and generic.
+
+A column is filled from the API field of the same name in camelCase (``last_message_at`` ←
+``lastMessageAt``); a field the API left out becomes NULL. Values were validated by the client's
+models before they get here, so timestamps parse.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table
+
+from syncd.store.tables import UTCDateTime
+
+# Columns that are syncd's bookkeeping, never filled from an API field.
+BOOKKEEPING = frozenset(
+    {
+        "raw",
+        "synced_at",
+        "deleted_at",
+        "fingerprint",
+        "detail_error",
+        "attachments_pending",
+        "last_listed_at",
+    }
+)
+
+
+def camel(name: str) -> str:
+    """``last_message_at`` → ``lastMessageAt``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+_CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def snake(name: str) -> str:
+    """``lastMessageAt`` → ``last_message_at``."""
+    return _CAMEL_BOUNDARY.sub("_", name).lower()
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """An API timestamp (ISO-8601, with or without milliseconds, ``Z`` or offset) → aware UTC."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def api_columns(table: Table, obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The table's API-derived columns filled from ``obj`` (absent field → None)."""
+    values: dict[str, Any] = {}
+    for column in table.columns:
+        if column.name in BOOKKEEPING:
+            continue
+        value = obj.get(camel(column.name))
+        if isinstance(column.type, UTCDateTime):
+            value = parse_timestamp(value)
+        values[column.name] = value
+    return values
+
+
+def mirror_row(
+    table: Table, obj: Mapping[str, Any], synced_at: datetime, **extra: Any
+) -> dict[str, Any]:
+    """A full mirror row: API columns, ``raw`` = the object as received, ``synced_at``, extras."""
+    row = api_columns(table, obj)
+    row.update(extra)
+    row["raw"] = dict(obj)
+    row["synced_at"] = synced_at
+    return row

@@ -1,0 +1,39 @@
+"""Opening everything a sync needs from the settings, and closing it again."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from syncd.api import OhalloClient
+from syncd.config import Settings
+from syncd.logging import configure_logging
+from syncd.store.engine import create_engine_for
+from syncd.store.migrate import ensure_schema
+from syncd.sync.context import SyncContext
+
+
+def configure_for(settings: Settings) -> None:
+    """Logging as the settings say, with every configured secret masked."""
+    secrets = [settings.api.token.get_secret_value()] if settings.api.token else []
+    for sink in settings.sinks:
+        signing = getattr(sink, "signing_secrets", None)
+        if signing is not None:
+            secrets.extend(signing())
+    configure_logging(settings.logging.level, settings.logging.format, secrets=secrets)
+
+
+@asynccontextmanager
+async def open_sync(
+    settings: Settings, client_options: dict[str, Any] | None = None, **context: Any
+) -> AsyncIterator[SyncContext]:
+    """Engine (migrated when ``database.auto_migrate``), API client, and the SyncContext."""
+    settings.api.require_token()
+    engine = create_engine_for(settings.database.url.get_secret_value())
+    try:
+        ensure_schema(settings, engine)
+        async with OhalloClient.from_settings(settings.api, **(client_options or {})) as client:
+            yield SyncContext(settings=settings, engine=engine, client=client, **context)
+    finally:
+        engine.dispose()

@@ -1,0 +1,74 @@
+"""The status-counts pass: a snapshot, an event when it moved, and a drift check."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, and_, func, select
+
+from syncd.api import Priority
+from syncd.events.outbox import append_events
+from syncd.store import tables
+from syncd.store.upsert import upsert_rows
+from syncd.sync import diff, plan
+from syncd.sync.context import SyncContext
+from syncd.sync.result import PassResult
+from syncd.sync.state import record_success
+from syncd.sync.writer import Written
+
+STREAM = "status_counts"
+
+
+def latest_snapshot(conn: Connection, workspace_id: str) -> dict[str, int] | None:
+    """The newest stored snapshot of a workspace, or None."""
+    s = tables.status_count_snapshots
+    taken = conn.scalar(select(func.max(s.c.taken_at)).where(s.c.workspace_id == workspace_id))
+    if taken is None:
+        return None
+    query = select(s.c.status, s.c.count).where(
+        and_(s.c.workspace_id == workspace_id, s.c.taken_at == taken)
+    )
+    return {str(status): int(count) for status, count in conn.execute(query)}
+
+
+def mirror_counts(conn: Connection, workspace_id: str) -> dict[str, int]:
+    """Live, announced conversations of a workspace per status, as the mirror holds them."""
+    c = tables.conversations
+    query = (
+        select(c.c.status, func.count())
+        .where(
+            and_(
+                c.c.workspace_id == workspace_id,
+                c.c.deleted_at.is_(None),
+                c.c.fingerprint.is_not(None),
+            )
+        )
+        .group_by(c.c.status)
+    )
+    return {str(status): int(count) for status, count in conn.execute(query)}
+
+
+async def status_counts_pass(ctx: SyncContext, workspace_id: str) -> PassResult:
+    """Snapshot the API's counts; report drift from the mirror's own counts."""
+    result = PassResult(STREAM, workspace_id)
+    counts = (await ctx.client.get_status_counts(workspace_id, priority=Priority.HOT)).as_dict()
+    now = ctx.clock()
+
+    def write(conn: Connection) -> Written:
+        previous = latest_snapshot(conn, workspace_id)
+        facts = diff.Observed(workspace_id=workspace_id, observed_at=now, backfill=False)
+        event = diff.status_counts_event(previous, counts, facts)
+        rows = [
+            {"workspace_id": workspace_id, "taken_at": now, "status": status, "count": count}
+            for status, count in sorted(counts.items())
+        ]
+        written = upsert_rows(conn, tables.status_count_snapshots, rows, guard=None)
+        result.drift = plan.count_drift(counts, mirror_counts(conn, workspace_id))
+        record_success(conn, workspace_id, STREAM, now, state={"drift": result.drift})
+        return Written(
+            rows={"status_count_snapshots": written},
+            events=append_events(conn, [event] if event else []),
+        )
+
+    written = await ctx.write(write)
+    result.events = written.events
+    result.rows_seen = len(counts)
+    return result

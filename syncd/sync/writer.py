@@ -1,0 +1,173 @@
+"""The sync engine's database side: read what the mirror holds, write a ChangeSet in one go.
+
+Every writing transaction first takes syncd's write lock (``BEGIN IMMEDIATE`` on SQLite; a
+transaction-scoped advisory lock on PostgreSQL). Writers are therefore serialised, which gives
+two guarantees: a change is diffed against the state no other writer is changing at the same
+time (no duplicate events from two passes seeing the same change), and outbox ``seq`` values
+become visible in commit order (a dispatcher reading ``seq > position`` never skips one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, select, text, update
+
+from syncd.events.outbox import append_events
+from syncd.store import tables
+from syncd.store.upsert import replace_children, upsert_rows
+from syncd.sync.observe import ChangeSet, StoredConversation
+
+WRITE_LOCK_KEY = 0x73796E6364  # "syncd"
+_CHUNK = 500
+
+# Tables in write order, with the upsert guard of each.
+_UPSERT_ORDER: tuple[tuple[str, str | None], ...] = (
+    ("contacts", "synced_at"),
+    ("accounts", "synced_at"),
+    ("conversations", "synced_at"),
+    ("messages", "synced_at"),
+    ("attachments", "synced_at"),
+    ("attention_items", "synced_at"),
+    ("conversation_status_history", None),
+    ("status_count_snapshots", None),
+)
+
+
+def take_write_lock(conn: Connection) -> None:
+    """Serialise writers (SQLite's BEGIN IMMEDIATE already does; PostgreSQL needs a lock)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
+
+
+def chunks(values: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
+    """``values`` in slices of at most ``size`` (bounded IN lists)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+@dataclass(frozen=True, slots=True)
+class RowMeta:
+    """The little the hot pass needs to decide whether a listed row changed."""
+
+    fingerprint: str | None
+    detail_error: str | None
+    attachments_pending: bool
+    deleted: bool
+    status: str | None
+
+
+def load_meta(conn: Connection, ids: Iterable[str]) -> dict[str, RowMeta]:
+    """Fingerprint and retry flags for the given conversation ids."""
+    c = tables.conversations
+    found: dict[str, RowMeta] = {}
+    for part in chunks(sorted(set(ids))):
+        query = select(
+            c.c.id,
+            c.c.fingerprint,
+            c.c.detail_error,
+            c.c.attachments_pending,
+            c.c.deleted_at,
+            c.c.status,
+        ).where(c.c.id.in_(part))
+        for row in conn.execute(query):
+            found[row.id] = RowMeta(
+                fingerprint=row.fingerprint,
+                detail_error=row.detail_error,
+                attachments_pending=bool(row.attachments_pending),
+                deleted=row.deleted_at is not None,
+                status=row.status,
+            )
+    return found
+
+
+def load_stored(conn: Connection, ids: Iterable[str]) -> dict[str, StoredConversation]:
+    """Everything the diff needs about the given conversations (those the mirror has)."""
+    c = tables.conversations
+    wanted = sorted(set(ids))
+    base: dict[str, Any] = {}
+    message_ids: dict[str, set[str]] = {}
+    attachments: dict[str, dict[str, dict[str, Any]]] = {}
+    items: dict[str, dict[str, dict[str, Any]]] = {}
+    for part in chunks(wanted):
+        query = select(c.c.id, c.c.raw, c.c.fingerprint, c.c.deleted_at, c.c.synced_at).where(
+            c.c.id.in_(part)
+        )
+        for row in conn.execute(query):
+            base[row.id] = row
+        m = tables.messages
+        query_m = select(m.c.id, m.c.conversation_id).where(m.c.conversation_id.in_(part))
+        for message_id, conversation_id in conn.execute(query_m):
+            message_ids.setdefault(conversation_id, set()).add(message_id)
+        a = tables.attachments
+        query_a = select(a.c.id, a.c.conversation_id, a.c.raw).where(a.c.conversation_id.in_(part))
+        for attachment_id, conversation_id, raw in conn.execute(query_a):
+            attachments.setdefault(conversation_id, {})[attachment_id] = raw
+        i = tables.attention_items
+        query_i = select(i.c.id, i.c.conversation_id, i.c.raw).where(i.c.conversation_id.in_(part))
+        for item_id, conversation_id, raw in conn.execute(query_i):
+            items.setdefault(conversation_id, {})[item_id] = raw
+    return {
+        cid: StoredConversation(
+            data=dict(row.raw),
+            fingerprint=row.fingerprint,
+            deleted=row.deleted_at is not None,
+            synced_at=row.synced_at,
+            message_ids=frozenset(message_ids.get(cid, ())),
+            attachments=attachments.get(cid, {}),
+            attention_items=items.get(cid, {}),
+        )
+        for cid, row in base.items()
+    }
+
+
+def load_attention_items(conn: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Stored attention items by id (the payload as last received)."""
+    i = tables.attention_items
+    found: dict[str, dict[str, Any]] = {}
+    for part in chunks(sorted(set(ids))):
+        for row in conn.execute(select(i.c.id, i.c.raw).where(i.c.id.in_(part))):
+            found[row.id] = row.raw
+    return found
+
+
+@dataclass(slots=True)
+class Written:
+    """What one ChangeSet wrote: rows per table and events."""
+
+    rows: dict[str, int]
+    events: int
+
+
+def apply_changes(conn: Connection, changes: ChangeSet) -> Written:
+    """Write a ChangeSet: mirror rows, context entries, flags, deletions, then its events."""
+    counts: dict[str, int] = {}
+    for name, guard in _UPSERT_ORDER:
+        rows = changes.rows.get(name)
+        if rows:
+            counts[name] = upsert_rows(conn, tables.metadata.tables[name], rows, guard=guard)
+    for conversation_id, entries in changes.replace_context.items():
+        counts["context_entries"] = counts.get("context_entries", 0) + replace_children(
+            conn, tables.context_entries, "conversation_id", conversation_id, entries
+        )
+    c = tables.conversations
+    for conversation_id, error in changes.detail_errors.items():
+        conn.execute(update(c).where(c.c.id == conversation_id).values(detail_error=error))
+    for conversation_id, when in changes.deletions.items():
+        conn.execute(
+            update(c)
+            .where(and_(c.c.id == conversation_id, c.c.deleted_at.is_(None)))
+            .values(deleted_at=when)
+        )
+        counts["conversations"] = counts.get("conversations", 0) + 1
+    return Written(rows=counts, events=append_events(conn, changes.events))
+
+
+def mark_listed(conn: Connection, ids: Iterable[str], listed_at: datetime) -> None:
+    """Record that these conversations were seen in a complete list walk (mark-and-sweep)."""
+    c = tables.conversations
+    for part in chunks(sorted(set(ids))):
+        conn.execute(update(c).where(c.c.id.in_(part)).values(last_listed_at=listed_at))
