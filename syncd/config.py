@@ -10,17 +10,13 @@ the file or in a variable name) is an error naming the key rather than a setting
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -35,6 +31,20 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from syncd.config_sinks import (
+    CommandSinkSettings,
+    FileSinkSettings,
+    Name,
+    NatsSinkSettings,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Section,
+    SinkSettings,
+    StdoutSinkSettings,
+    WebhookSinkSettings,
+    http_url,
+)
 from syncd.config_sources import (
     CONFIG_ENV_VAR,
     describe_validation_error,
@@ -72,23 +82,8 @@ __all__ = [
 
 DEFAULT_CONFIG_FILE = Path("syncd.toml")
 
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Name = Annotated[str, Field(min_length=1)]
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")) or not urlsplit(value).hostname:
-        raise ValueError("must be an http:// or https:// URL with a host")
-    return value
-
-
-class ApiSettings(_Section):
+class ApiSettings(Section):
     """``[api]``: where the oHallo API is and how hard syncd may use it."""
 
     base_url: str = "https://api.ohallo.eu"
@@ -102,7 +97,7 @@ class ApiSettings(_Section):
     @field_validator("base_url")
     @classmethod
     def _base_url_is_http(cls, value: str) -> str:
-        return _http_url(value).rstrip("/")
+        return http_url(value).rstrip("/")
 
     @field_validator("token")
     @classmethod
@@ -149,7 +144,7 @@ class ApiSettings(_Section):
         return self.token.get_secret_value()
 
 
-class DatabaseSettings(_Section):
+class DatabaseSettings(Section):
     """``[database]``: where the mirror lives."""
 
     url: SecretStr = SecretStr("sqlite:///syncd.db")
@@ -175,7 +170,7 @@ class DatabaseSettings(_Section):
         return SecretStr(url)
 
 
-class SyncSettings(_Section):
+class SyncSettings(Section):
     """``[sync]``: what to mirror and how often."""
 
     workspaces: list[Name] = Field(default_factory=list)
@@ -189,20 +184,20 @@ class SyncSettings(_Section):
     )
 
 
-class EventsSettings(_Section):
+class EventsSettings(Section):
     """``[events]``: the outbox."""
 
     retention_days: PositiveFloat = 30.0
     drain_timeout_s: NonNegativeFloat = 30.0
 
 
-class DaemonSettings(_Section):
+class DaemonSettings(Section):
     """``[daemon]``: the long-running process."""
 
     shutdown_timeout_s: PositiveFloat = 20.0
 
 
-class ServerSettings(_Section):
+class ServerSettings(Section):
     """``[server]``: the health and metrics endpoint of ``syncd run`` (port 0: any free port)."""
 
     listen: str = "127.0.0.1:9187"
@@ -226,7 +221,7 @@ class ServerSettings(_Section):
         return int(self.listen.rpartition(":")[2])
 
 
-class LoggingSettings(_Section):
+class LoggingSettings(Section):
     """``[logging]``: level and format (``SYNCD_LOG_LEVEL`` overrides the level)."""
 
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -238,123 +233,14 @@ class LoggingSettings(_Section):
         return value.lower() if isinstance(value, str) else value
 
 
-class _SinkBase(_Section):
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
-    events: Annotated[list[Name], Field(min_length=1)] = Field(default_factory=lambda: ["*"])
-    backfill: Literal["deliver", "skip"] = "deliver"
-    ordered: bool = True
-    max_attempts: PositiveInt = 8
-
-
-class StdoutSinkSettings(_SinkBase):
-    """A sink printing JSON lines on standard output."""
-
-    type: Literal["stdout"]
-
-
-class FileSinkSettings(_SinkBase):
-    """A sink appending JSON lines to a file (``~`` and ``${VAR}`` expanded in ``path``)."""
-
-    type: Literal["file"]
-    path: Path
-
-    @field_validator("path", mode="before")
-    @classmethod
-    def _expand(cls, value: object) -> object:
-        if isinstance(value, str | os.PathLike) and os.fspath(value):
-            return expand_path(value)
-        return value
-
-
-# Headers syncd sets itself on every webhook request; overriding them would break signatures.
-_RESERVED_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature"})
-
-
-class WebhookSinkSettings(_SinkBase):
-    """A sink POSTing signed events to an HTTP endpoint (Standard Webhooks)."""
-
-    type: Literal["webhook"]
-    url: str
-    secret: SecretStr | None = None
-    secrets: list[SecretStr] = Field(default_factory=list)
-    timeout_s: PositiveFloat = 15.0
-    headers: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        return _http_url(value)
-
-    @model_validator(mode="after")
-    def _valid_secrets(self) -> WebhookSinkSettings:
-        if self.secret is None and not self.secrets:
-            raise key_error("secret", "required: `secret` (or `secrets = [...]` for rotation)")
-        keyed = [("secret", self.secret)] if self.secret else []
-        keyed += [(f"secrets.{index}", item) for index, item in enumerate(self.secrets)]
-        for key, secret in keyed:
-            if not _is_webhook_secret(secret.get_secret_value()):
-                raise key_error(key, "must be whsec_ followed by base64 (Standard Webhooks)")
-        for header in self.headers:
-            if header.lower() in _RESERVED_HEADERS:
-                raise key_error("headers", f"{header} is set by syncd when signing; remove it")
-        return self
-
-    def signing_secrets(self) -> list[str]:
-        """Every configured secret, the primary one first."""
-        primary = [self.secret.get_secret_value()] if self.secret else []
-        return primary + [s.get_secret_value() for s in self.secrets]
-
-
-def _is_webhook_secret(value: str) -> bool:
-    body = value.removeprefix("whsec_")
-    if body == value or not body:
-        return False
-    try:
-        return bool(base64.b64decode(body, validate=True))
-    except (binascii.Error, ValueError):
-        return False
-
-
-class CommandSinkSettings(_SinkBase):
-    """A sink running a local program per event (argv, never a shell)."""
-
-    type: Literal["command"]
-    argv: Annotated[list[Name], Field(min_length=1)]
-    timeout_s: PositiveFloat = 30.0
-
-
-class NatsSinkSettings(_SinkBase):
-    """A sink publishing to NATS JetStream."""
-
-    type: Literal["nats"]
-    url: str = "nats://127.0.0.1:4222"
-    stream: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] = "SYNCD"
-    subject_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")] = "syncd"
-
-    @field_validator("url")
-    @classmethod
-    def _nats_url(cls, value: str) -> str:
-        if not value.startswith(("nats://", "tls://", "ws://", "wss://")):
-            raise ValueError("must be a nats://HOST:PORT (or tls://, ws://, wss://) URL")
-        return value
-
-
-SinkSettings = Annotated[
-    StdoutSinkSettings
-    | FileSinkSettings
-    | WebhookSinkSettings
-    | CommandSinkSettings
-    | NatsSinkSettings,
-    Field(discriminator="type"),
-]
-
-
 class Settings(BaseSettings):
     """The whole configuration."""
 
     model_config = SettingsConfigDict(
         env_prefix="SYNCD_",
         env_nested_delimiter="__",
+        # An empty variable counts as unset (compose files often pass `${VAR:-}` through).
+        env_ignore_empty=True,
         extra="forbid",
         frozen=True,
     )

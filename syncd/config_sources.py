@@ -100,7 +100,9 @@ def setting_env_vars(model: type[BaseModel]) -> dict[str, tuple[str, ...]]:
                 f"SYNCD_<SECTION>__<KEY> with SECTION one of {', '.join(model.model_fields)}, "
                 "see config.example.toml for every key"
             )
-        if _is_complex(annotation) and value.strip():
+        if not value:
+            continue  # an empty variable counts as unset (Settings has env_ignore_empty)
+        if _is_complex(annotation):
             try:
                 json.loads(value)
             except ValueError:

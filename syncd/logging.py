@@ -109,7 +109,7 @@ class SecretRedactor:
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         """Mask every secret in the event (keys, values, nested containers, formatted text)."""
         pattern = self.pattern
-        return {redact(key, pattern): redact(value, pattern) for key, value in event_dict.items()}
+        return {key: redact(value, pattern) for key, value in event_dict.items()}
 
 
 # One registry for the process: secrets are never forgotten once registered.
@@ -206,6 +206,7 @@ def configure_logging(
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
         _REGISTRY,
+        *([_leading_fields] if as_json else []),
         renderer,
     ]
     structlog.configure(
@@ -215,6 +216,14 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     _route_stdlib(number, shared, final)
+
+
+def _leading_fields(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """timestamp, level, logger and event first, so JSON lines read well in journalctl."""
+    first = {
+        k: event_dict.pop(k) for k in ("timestamp", "level", "logger", "event") if k in event_dict
+    }
+    return {**first, **event_dict}
 
 
 def _route_stdlib(number: int, shared: list[Processor], final: list[Processor]) -> None:

@@ -34,7 +34,7 @@ LAST_NAMES = (
     "Kierkegaard",
     "Dubois",
     "Ødegård",
-    "Yılmaz",
+    "Yılmaz",  # noqa: RUF001 (the dotless i is on purpose)
     "O'Brien",
     "Nuñez",
     "Patel",

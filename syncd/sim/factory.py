@@ -63,6 +63,7 @@ def message_body(
     rng: random.Random, channel: str, direction: str, speaker: str | None, number: str
 ) -> str:
     """A message text fitting the channel and who speaks."""
+    lines: tuple[str, ...]
     if channel == "voice":
         lines = corpus.VOICE_AI_LINES if speaker == "ai" else corpus.VOICE_CALLER_LINES
     elif direction == "inbound":
@@ -114,7 +115,7 @@ def attention_context(
     contexts: dict[str, JSONObject] = {
         "validation_failed": {
             "field": rng.choice(["email", "postalCode", "orderNumber"]),
-            "value": rng.choice(["henrik@@example", "12-345", "NP–2026"]),
+            "value": rng.choice(["henrik@@example", "12-345", "NP–2026"]),  # noqa: RUF001 (an en dash on purpose)
             "rule": "format",
         },
         "approval_gate": {
@@ -173,8 +174,10 @@ def make_message(
     """A message obeying the channel's rules (voice: always inbound, caller/ai speaker)."""
     channel = conversation.channel_type
     if channel == "voice":
-        speaker = speaker if speaker in ("caller", "ai") else (
-            "ai" if direction == "outbound" else "caller"
+        speaker = (
+            speaker
+            if speaker in ("caller", "ai")
+            else ("ai" if direction == "outbound" else "caller")
         )
         direction = "inbound"
     else:

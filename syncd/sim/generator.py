@@ -66,7 +66,9 @@ def generate_world(config: SimConfig) -> World:
         else:
             channel = rng.choices(CHANNEL_TYPES, CHANNEL_WEIGHTS)[0]
         contact = _pick_contact(rng, world, pools[slot], channel)
-        conversation = _conversation(rng, world, workspaces[slot], channel, contact, epoch_ms, config)
+        conversation = _conversation(
+            rng, world, workspaces[slot], channel, contact, epoch_ms, config
+        )
         world.add_conversation(conversation, indexed=False)
         _attachments(rng, world, conversation, number)
         _attention(rng, world, conversation, number)
@@ -78,7 +80,9 @@ def make_workspace(rng: random.Random, number: int) -> Workspace:
     """A workspace (UUID or ``ws_`` id, alternately) with one channel per channel type."""
     workspace_id = new_uuid(rng) if number % 2 == 0 else new_prefixed_id(rng, "ws")
     channels = {channel: new_uuid(rng) for channel in CHANNEL_TYPES}
-    return Workspace(id=workspace_id, support_address=f"support{number}@ohallo.example", channels=channels)
+    return Workspace(
+        id=workspace_id, support_address=f"support{number}@ohallo.example", channels=channels
+    )
 
 
 def make_contact(
@@ -118,10 +122,15 @@ def _contacts(rng: random.Random, world: World, workspace: Workspace, count: int
             email = _email(rng)
         if email is None or rng.random() < 0.6:
             phone = _phone(rng)
-        account = rng.choice(accounts).id if rng.random() < 0.6 else None
+        account_id = rng.choice(accounts).id if rng.random() < 0.6 else None
         contact = make_contact(
-            rng, workspace.id, first_name=first, last_name=last, email=email, phone=phone,
-            account_id=account,
+            rng,
+            workspace.id,
+            first_name=first,
+            last_name=last,
+            email=email,
+            phone=phone,
+            account_id=account_id,
         )
         world.add_contact(contact)
         contacts.append(contact)

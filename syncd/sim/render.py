@@ -1,4 +1,4 @@
-"""Records → the API's JSON shapes (camelCase; optional fields omitted when they carry no signal)."""
+"""Records → the API's JSON shapes: camelCase, optional fields only when they carry a signal."""
 
 from __future__ import annotations
 

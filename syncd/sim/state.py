@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from syncd.sim import render
+from syncd.sim.activity import Activity, apply_random_activity
 from syncd.sim.config import DETAIL_PARTS, SimConfig
 from syncd.sim.factory import stable_fraction
 from syncd.sim.faults import FaultPlan
@@ -100,7 +101,9 @@ class Simulator(MutationsMixin):
             world = self.world
             if conversation_id is not None:
                 conversation = world.conversations.get(conversation_id)
-                candidates: Iterable[str] = () if conversation is None else conversation.attention_ids
+                candidates: Iterable[str] = (
+                    () if conversation is None else conversation.attention_ids
+                )
             elif status is not None:
                 candidates = world.attention_by_status.get(status, {})
             else:
@@ -158,7 +161,7 @@ class Simulator(MutationsMixin):
             return body
 
     def detail(self, conversation_id: str) -> JSONObject:
-        """``GET /api/conversations/{id}``, with the parts whose upstream fetch "failed" left out."""
+        """``GET /api/conversations/{id}``, minus the parts whose upstream fetch "failed"."""
         with self.lock:
             conversation = self._conversation(conversation_id)
             return render.detail(self.world, conversation, self.missing_parts(conversation_id))
@@ -226,6 +229,11 @@ class Simulator(MutationsMixin):
         """Counts per status; an unknown workspace gets zeros (as the real API appears to)."""
         with self.lock:
             return render.status_counts(self.world, workspace_id)
+
+    def apply_random_activity(self, rng: random.Random) -> Activity:
+        """One step of random activity (see ``syncd.sim.activity``); says what it did."""
+        with self.lock:
+            return apply_random_activity(self, rng)
 
     # -- faults (shortcuts to ``faults``) ------------------------------------------------------
 

@@ -79,7 +79,7 @@ class World:
         return None if cid is None else self.contacts[cid]
 
     def add_conversation(self, conversation: Conversation, *, indexed: bool = True) -> None:
-        """Register a conversation (``indexed=False`` during bulk generation; see ``reindex_all``)."""
+        """Register a conversation (``indexed=False`` in bulk generation: see ``reindex_all``)."""
         self.conversations[conversation.id] = conversation
         for attachment in conversation.attachments:
             self.attachments[attachment.id] = attachment

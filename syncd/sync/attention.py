@@ -78,7 +78,6 @@ async def attention_pass(ctx: SyncContext, workspace_id: str | None) -> PassResu
         workspaces = _workspaces_of(
             conn, {str(item.get("conversationId")) for item in items if item.get("conversationId")}
         )
-        changes = None
         written = Written(rows={}, events=0)
         groups: dict[str | None, list[dict[str, Any]]] = {}
         for item in by_id.values():
@@ -88,10 +87,7 @@ async def attention_pass(ctx: SyncContext, workspace_id: str | None) -> PassResu
             groups.setdefault(owner if owner is not None else workspace_id, []).append(item)
         for owner, group in groups.items():
             changes = plan_attention_items(known, group, owner, now, backfill=backfill)
-            part = apply_changes(conn, changes)
-            written.events += part.events
-            for table, count in part.rows.items():
-                written.rows[table] = written.rows.get(table, 0) + count
+            written.add(apply_changes(conn, changes))
         record_success(conn, scope, STREAM, now, skipped=result.skipped)
         return written
 

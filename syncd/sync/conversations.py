@@ -151,28 +151,40 @@ async def fetch_changed(
         return fetched
     stored = await ctx.read(lambda conn: load_stored(conn, [r.id for r in detail_rows]))
 
-    async def attachments_of(conversation_id: str) -> Result | None:
-        observed_at = ctx.clock()
-        try:
-            found = await ctx.client.get_attachments(conversation_id, priority=priority)
-        except NotFound:
-            return Gone(conversation_id, observed_at)
-        except AuthError:
-            raise
-        except ApiError as exc:
-            log.warning("attachments_fetch_failed", conversation_id=conversation_id, error=str(exc))
-            return None
-        return AttachmentsSeen(conversation_id, [a.raw for a in found], observed_at)
-
     tasks: list[Any] = [
         observe(ctx, row.id, stored.get(row.id), list_row=row.raw, priority=priority)
         for row in detail_rows
     ]
-    tasks += [attachments_of(cid) for cid in attachment_ids]
+    tasks += [attachments_of(ctx, cid, priority) for cid in attachment_ids]
     for result in await asyncio.gather(*tasks):
         if result is not None:
             fetched.results.append(result)
     fetched.details = len(detail_rows)
+    return fetched
+
+
+async def attachments_of(
+    ctx: SyncContext, conversation_id: str, priority: Priority
+) -> Result | None:
+    """Re-read one conversation's attachments (None when the read failed; retried later)."""
+    observed_at = ctx.clock()
+    try:
+        found = await ctx.client.get_attachments(conversation_id, priority=priority)
+    except NotFound:
+        return Gone(conversation_id, observed_at)
+    except AuthError:
+        raise
+    except ApiError as exc:
+        log.warning("attachments_fetch_failed", conversation_id=conversation_id, error=str(exc))
+        return None
+    return AttachmentsSeen(conversation_id, [a.raw for a in found], observed_at)
+
+
+async def fetch_attachments(ctx: SyncContext, ids: Iterable[str], *, priority: Priority) -> Fetched:
+    """``attachments_of`` for several conversations, concurrently."""
+    fetched = Fetched()
+    results = await asyncio.gather(*(attachments_of(ctx, cid, priority) for cid in sorted(ids)))
+    fetched.results.extend(result for result in results if result is not None)
     return fetched
 
 

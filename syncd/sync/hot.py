@@ -8,7 +8,12 @@ from syncd.api import Priority
 from syncd.store import tables
 from syncd.sync import plan
 from syncd.sync.context import SyncContext
-from syncd.sync.conversations import fetch_by_id, fetch_changed, write_fetched
+from syncd.sync.conversations import (
+    fetch_attachments,
+    fetch_by_id,
+    fetch_changed,
+    write_fetched,
+)
 from syncd.sync.result import PassResult
 from syncd.sync.state import backfill_complete, record_success, scope_key
 
@@ -23,6 +28,14 @@ def _known_statuses(conn: Connection, workspace_id: str | None) -> list[str | No
         query = query.where(c.c.workspace_id == workspace_id)
         snapshots = snapshots.where(tables.status_count_snapshots.c.workspace_id == workspace_id)
     return [*conn.scalars(query), *conn.scalars(snapshots)]
+
+
+def _pending_attachment_ids(conn: Connection, workspace_id: str | None) -> set[str]:
+    c = tables.conversations
+    query = select(c.c.id).where(and_(c.c.deleted_at.is_(None), c.c.attachments_pending.is_(True)))
+    if workspace_id is not None:
+        query = query.where(c.c.workspace_id == workspace_id)
+    return set(conn.scalars(query))
 
 
 def _hot_ids(conn: Connection, workspace_id: str | None, statuses: list[str]) -> set[str]:
@@ -75,6 +88,13 @@ async def hot_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult:
         written = await ctx.write(lambda conn: write_fetched(conn, fetched, backfill=backfill))
         result.events += written.events
         result.details_fetched += fetched.details
+    # Attachments still settling in conversations no hot list showed (resolved ones, say).
+    pending = await ctx.read(lambda conn: _pending_attachment_ids(conn, workspace_id))
+    pending -= seen | left
+    if pending:
+        fetched = await fetch_attachments(ctx, pending, priority=Priority.DETAIL)
+        written = await ctx.write(lambda conn: write_fetched(conn, fetched, backfill=backfill))
+        result.events += written.events
     now = ctx.clock()
     await ctx.write(lambda conn: record_success(conn, scope, STREAM, now, skipped=result.skipped))
     return result

@@ -62,6 +62,7 @@ class ChangeSet:
     replace_context: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     detail_errors: dict[str, str] = field(default_factory=dict)
     deletions: dict[str, datetime] = field(default_factory=dict)
+    pending_flags: dict[str, bool] = field(default_factory=dict)
     events: list[ChangeEvent] = field(default_factory=list)
 
     def add(self, table: str, row: dict[str, Any]) -> None:
@@ -73,6 +74,7 @@ class ChangeSet:
         self.replace_context.update(other.replace_context)
         self.detail_errors.update(other.detail_errors)
         self.deletions.update(other.deletions)
+        self.pending_flags.update(other.pending_flags)
         self.events.extend(other.events)
 
 
@@ -233,14 +235,7 @@ def plan_attachments(
                 tables.attachments, attachment, observed_at, conversation_id=conversation_id
             ),
         )
-    changes.add(
-        "conversations",
-        {
-            "id": conversation_id,
-            "attachments_pending": _attachments_pending(attachments),
-            "synced_at": observed_at,
-        },
-    )
+    changes.pending_flags[conversation_id] = _attachments_pending(attachments)
     return changes
 
 

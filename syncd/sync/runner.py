@@ -44,7 +44,7 @@ async def run_pass(
         auth_failed = isinstance(exc, AuthError)
         log.error("pass_failed", stream=stream, scope=key, error=message)
     except Exception as exc:  # a bug must not take the other passes down with it
-        message = f"{type(exc).__name__}: {exc}"
+        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         log.error(
             "pass_crashed",
             stream=stream,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from sqlalchemy import Connection, and_, func, select
 
 from syncd.api import Priority
@@ -63,9 +65,11 @@ async def status_counts_pass(ctx: SyncContext, workspace_id: str) -> PassResult:
         written = upsert_rows(conn, tables.status_count_snapshots, rows, guard=None)
         result.drift = plan.count_drift(counts, mirror_counts(conn, workspace_id))
         record_success(conn, workspace_id, STREAM, now, state={"drift": result.drift})
+        emitted = [event] if event else []
         return Written(
             rows={"status_count_snapshots": written},
-            events=append_events(conn, [event] if event else []),
+            events=append_events(conn, emitted),
+            event_types=Counter(e.type for e in emitted),
         )
 
     written = await ctx.write(write)

@@ -9,8 +9,9 @@ become visible in commit order (a dispatcher reading ``seq > position`` never sk
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -140,6 +141,14 @@ class Written:
 
     rows: dict[str, int]
     events: int
+    event_types: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: Written) -> None:
+        """Fold another write's counts into this one."""
+        for table, count in other.rows.items():
+            self.rows[table] = self.rows.get(table, 0) + count
+        self.events += other.events
+        self.event_types.update(other.event_types)
 
 
 def apply_changes(conn: Connection, changes: ChangeSet) -> Written:
@@ -156,6 +165,10 @@ def apply_changes(conn: Connection, changes: ChangeSet) -> Written:
     c = tables.conversations
     for conversation_id, error in changes.detail_errors.items():
         conn.execute(update(c).where(c.c.id == conversation_id).values(detail_error=error))
+    for conversation_id, pending in changes.pending_flags.items():
+        conn.execute(
+            update(c).where(c.c.id == conversation_id).values(attachments_pending=pending)
+        )
     for conversation_id, when in changes.deletions.items():
         conn.execute(
             update(c)
@@ -163,7 +176,11 @@ def apply_changes(conn: Connection, changes: ChangeSet) -> Written:
             .values(deleted_at=when)
         )
         counts["conversations"] = counts.get("conversations", 0) + 1
-    return Written(rows=counts, events=append_events(conn, changes.events))
+    return Written(
+        rows=counts,
+        events=append_events(conn, changes.events),
+        event_types=Counter(event.type for event in changes.events),
+    )
 
 
 def mark_listed(conn: Connection, ids: Iterable[str], listed_at: datetime) -> None:

@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 from collections.abc import Sequence
-from typing import Any
 
 import structlog
 
@@ -26,10 +26,8 @@ log = structlog.get_logger(__name__)
 OUTPUT_TAIL_BYTES = 64 * 1024
 ERROR_TAIL_CHARS = 500
 KILL_GRACE_S = 2.0
-# After SIGKILL to the group the pipes close at once, unless a process that left the group
-# (setsid) still holds them; then we stop waiting for them.
+# SIGKILL to the group ends the command at once; this only bounds waiting for the child watcher.
 REAP_TIMEOUT_S = 5.0
-_READ_CHUNK = 64 * 1024
 
 
 class CommandSink(Sink):
@@ -65,12 +63,14 @@ class CommandSink(Sink):
             "SYNCD_EVENT_TYPE": event.type,
             "SYNCD_WORKSPACE_ID": event.workspace_id or "",
         }
+        loop = asyncio.get_running_loop()
         try:
-            proc = await asyncio.create_subprocess_exec(
+            transport, child = await loop.subprocess_exec(
+                lambda: _Child(loop),
                 *self._argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 env=env,
                 start_new_session=True,
             )
@@ -78,36 +78,37 @@ class CommandSink(Sink):
             raise RetryableDelivery(
                 f"command {self.name}: cannot start {self._argv[0]!r}: {exc.strerror or exc}"
             ) from None
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        stdout, stderr = _Tail(), _Tail()
-        tasks = [
-            asyncio.create_task(_feed(proc.stdin, event.payload.encode("utf-8"))),
-            asyncio.create_task(stdout.drain(proc.stdout)),
-            asyncio.create_task(stderr.drain(proc.stderr)),
-        ]
-        timed_out = False
+        ended = False
         try:
-            async with asyncio.timeout(self._timeout_s):
-                # The pipes reach EOF once every process holding them has exited.
-                await asyncio.gather(*tasks)
-                await proc.wait()
-        except TimeoutError:
-            timed_out = True
+            stdin = transport.get_pipe_transport(0)
+            assert isinstance(stdin, asyncio.WriteTransport)
+            # Buffered by the transport and written as the program reads; a program that exits
+            # without reading just breaks the pipe, which the transport absorbs.
+            stdin.write(event.payload.encode("utf-8"))
+            stdin.close()
+            timed_out = False
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    # Exited, and every process holding its output has closed it.
+                    await asyncio.shield(child.finished)
+            except TimeoutError:
+                timed_out = True
+            returncode = transport.get_returncode()
+            await self._end_group(transport, child, event, forceful=timed_out)
+            ended = True
         finally:
-            exited_in_time = proc.returncode
-            await self._end_group(proc, event, forceful=timed_out or proc.returncode is None)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if stdout.total or stderr.total:
+            if not ended:  # cancelled (shutdown): no grace
+                _signal_group(transport.get_pid(), signal.SIGKILL)
+            transport.close()
+        if child.stdout.total or child.stderr.total:
             log.info(
                 "command_output",
                 sink=self.name,
                 event_id=event.id,
-                stdout=stdout.text(),
-                stderr=stderr.text(),
+                stdout=child.stdout.text(),
+                stderr=child.stderr.text(),
             )
-        self._judge(event, exited_in_time, stderr)
+        self._judge(event, returncode, child.stderr)
 
     def _judge(self, event: OutboxEvent, returncode: int | None, stderr: _Tail) -> None:
         where = f"command {self.name}: event {event.id}"
@@ -129,34 +130,36 @@ class CommandSink(Sink):
         raise RetryableDelivery(f"{where}: {how}; stderr tail: {stderr.tail(ERROR_TAIL_CHARS)}")
 
     async def _end_group(
-        self, proc: asyncio.subprocess.Process, event: OutboxEvent, *, forceful: bool
+        self,
+        transport: asyncio.SubprocessTransport,
+        child: _Child,
+        event: OutboxEvent,
+        *,
+        forceful: bool,
     ) -> None:
-        """Leave nothing of the command running, and reap it."""
-        pgid = proc.pid  # start_new_session: the child leads its own group
+        """Leave nothing of the command's process group running, and reap the command."""
+        pgid = transport.get_pid()  # start_new_session: the child leads its own group
         if forceful:
-            # Late, or cancelled; with program_exited=True it exited but something it left
-            # behind still holds its output open.
+            # Late; with program_exited=True it exited but something it left behind still
+            # holds its output open.
             log.warning(
                 "command_group_killed",
                 sink=self.name,
                 event_id=event.id,
                 timeout_s=self._timeout_s,
-                program_exited=proc.returncode is not None,
+                program_exited=transport.get_returncode() is not None,
             )
             _signal_group(pgid, signal.SIGTERM)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(KILL_GRACE_S):
-                    await proc.wait()
+                    await asyncio.shield(child.finished)
         if _signal_group(pgid, signal.SIGKILL) and not forceful:
             log.warning("command_left_processes_killed", sink=self.name, event_id=event.id)
         try:
             async with asyncio.timeout(REAP_TIMEOUT_S):
-                await proc.wait()
+                await asyncio.shield(child.exited)
         except TimeoutError:
-            log.error("command_pipes_held_open", sink=self.name, event_id=event.id, pgid=pgid)
-            transport: Any = getattr(proc, "_transport", None)
-            if transport is not None:
-                transport.close()
+            log.error("command_not_reaped", sink=self.name, event_id=event.id, pid=pgid)
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> bool:
@@ -170,31 +173,40 @@ def _signal_group(pgid: int, signum: signal.Signals) -> bool:
     return True
 
 
-async def _feed(stdin: asyncio.StreamWriter, data: bytes) -> None:
-    """Write the event and close stdin; a program that never reads it is fine."""
-    try:
-        stdin.write(data)
-        await stdin.drain()
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-    stdin.close()
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        await stdin.wait_closed()
+class _Child(asyncio.SubprocessProtocol):
+    """Collects the output tails and tells when the command exited and its pipes closed."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.stdout = _Tail()
+        self.stderr = _Tail()
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.finished: asyncio.Future[None] = loop.create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        chunk = data.encode() if isinstance(data, str) else data
+        (self.stdout if fd == 1 else self.stderr).add(chunk)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.finished.done():
+            self.finished.set_result(None)
 
 
 class _Tail:
-    """Reads a stream to its end, keeping only the last OUTPUT_TAIL_BYTES."""
+    """The last OUTPUT_TAIL_BYTES of an output stream, and how much came in total."""
 
     def __init__(self) -> None:
         self._buffer = bytearray()
         self.total = 0
 
-    async def drain(self, stream: asyncio.StreamReader) -> None:
-        while chunk := await stream.read(_READ_CHUNK):
-            self.total += len(chunk)
-            self._buffer += chunk
-            if len(self._buffer) > OUTPUT_TAIL_BYTES:
-                del self._buffer[:-OUTPUT_TAIL_BYTES]
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        self._buffer += chunk
+        if len(self._buffer) > OUTPUT_TAIL_BYTES:
+            del self._buffer[:-OUTPUT_TAIL_BYTES]
 
     def text(self) -> str:
         """The kept tail as text, marked when the start was dropped."""

@@ -1,0 +1,13 @@
+"""A faithful oHallo API simulator for tests, benchmarks, ``syncd demo`` and ``syncd sim serve``.
+
+``Simulator`` holds the state (deterministic from a seed), ``SimServer`` serves it over real HTTP
+from a background thread. See docs/internals.md for the contract.
+"""
+
+from syncd.sim.activity import Activity
+from syncd.sim.config import SimConfig
+from syncd.sim.handlers import EXAMPLE_TOKEN
+from syncd.sim.server import SimServer, SimService
+from syncd.sim.state import Simulator
+
+__all__ = ["EXAMPLE_TOKEN", "Activity", "SimConfig", "SimServer", "SimService", "Simulator"]

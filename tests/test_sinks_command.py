@@ -1,0 +1,198 @@
+"""The command sink with real child processes (argv, stdin, env, exit codes, process groups)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from syncd.config import CommandSinkSettings
+from syncd.events.envelope import ChangeEvent, OutboxEvent
+from syncd.events.sinks import RetryableDelivery, build_sink
+from syncd.events.sinks.command import OUTPUT_TAIL_BYTES, CommandSink
+
+PY = sys.executable
+
+
+def make_event(seq: int = 1, *, body: str = "Grüße [bold]x[/bold] \"quoted\"") -> OutboxEvent:
+    change = ChangeEvent(
+        type="message.received",
+        workspace_id="ws_1",
+        subject_id=f"msg_{seq}",
+        data={"id": f"msg_{seq}", "direction": "inbound", "body": body},
+        observed_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
+    )
+    return OutboxEvent(
+        seq=seq,
+        id=change.id,
+        type=change.type,
+        workspace_id=change.workspace_id,
+        subject_id=change.subject_id,
+        created_at=change.observed_at,
+        backfill=False,
+        payload=change.to_json(),
+    )
+
+
+def script(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def wait_until_gone(pid: int, limit_s: float = 10.0) -> bool:
+    """Poll (bounded) until ``pid`` no longer runs; a zombie nobody reaps counts as gone."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def read_pids(path: Path) -> list[int]:
+    assert path.exists(), "the script never got to write its pids (started too slowly?)"
+    return [int(word) for word in path.read_text().split()]
+
+
+RECORDER = """
+import json, os, sys
+data = sys.stdin.buffer.read()
+with open(os.environ["OUT"], "w", encoding="utf-8") as out:
+    json.dump({
+        "stdin": data.decode("utf-8"),
+        "argv": sys.argv[1:],
+        "env": {k: v for k, v in os.environ.items() if k.startswith("SYNCD_")},
+        "parent_env": os.environ.get("SYNCD_TEST_MARKER"),
+    }, out)
+print("recorded", len(data))
+"""
+
+
+async def test_command_gets_payload_on_stdin_env_and_argv_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out.json"
+    monkeypatch.setenv("OUT", str(out))
+    monkeypatch.setenv("SYNCD_TEST_MARKER", "inherited")
+    args = ["two words", 'dq"uote', "sq'uote", "$HOME", "*", "a;b|c", ""]
+    sink = CommandSink("cmd", [PY, script(tmp_path, "rec.py", RECORDER), *args])
+    event = make_event()
+
+    with capture_logs() as logs:
+        await sink.deliver([event])
+
+    got: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    assert got["stdin"] == event.payload
+    assert got["argv"] == args
+    assert got["env"]["SYNCD_EVENT_ID"] == event.id
+    assert got["env"]["SYNCD_EVENT_TYPE"] == "message.received"
+    assert got["env"]["SYNCD_WORKSPACE_ID"] == "ws_1"
+    assert got["parent_env"] == "inherited"
+    [output] = [entry for entry in logs if entry["event"] == "command_output"]
+    assert output["sink"] == "cmd"
+    assert output["event_id"] == event.id
+    assert output["stdout"] == f"recorded {len(event.payload.encode())}\n"
+
+
+async def test_nonzero_exit_is_retried_with_code_and_stderr_tail(tmp_path: Path) -> None:
+    failing = "import sys\nsys.stderr.write('noise\\n' * 500 + 'database is locked\\n')\nsys.exit(3)"
+    sink = CommandSink("cmd", [PY, script(tmp_path, "fail.py", failing)])
+    with pytest.raises(RetryableDelivery) as caught:
+        await sink.deliver([make_event()])
+    message = str(caught.value)
+    assert "exited with code 3" in message
+    assert message.endswith("database is locked")
+    assert len(message) < 700
+
+
+async def test_killed_by_signal_is_named(tmp_path: Path) -> None:
+    sink = CommandSink("cmd", ["/bin/sh", "-c", "kill -SEGV $$"])
+    with pytest.raises(RetryableDelivery, match="killed by signal SIGSEGV"):
+        await sink.deliver([make_event()])
+
+
+async def test_missing_program_is_retried(tmp_path: Path) -> None:
+    sink = CommandSink("cmd", [str(tmp_path / "no-such-program")])
+    with pytest.raises(RetryableDelivery, match="cannot start"):
+        await sink.deliver([make_event()])
+
+
+async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    sh = script(tmp_path, "hang.sh", f"sleep 1000 &\necho $$ $! > {pids}\nwait\n")
+    sink = CommandSink("cmd", ["/bin/sh", sh], timeout_s=2)
+    with pytest.raises(RetryableDelivery, match="no exit within 2 s"):
+        await sink.deliver([make_event()])
+    shell, grandchild = read_pids(pids)
+    assert wait_until_gone(shell)
+    assert wait_until_gone(grandchild)
+
+
+async def test_timeout_kills_a_group_that_ignores_sigterm(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    sh = script(tmp_path, "stubborn.sh", f"trap '' TERM\nsleep 1000 &\necho $$ $! > {pids}\nwait\n")
+    sink = CommandSink("cmd", ["/bin/sh", sh], timeout_s=2)
+    with pytest.raises(RetryableDelivery, match="no exit within"):
+        await sink.deliver([make_event()])
+    shell, grandchild = read_pids(pids)
+    assert wait_until_gone(shell)
+    assert wait_until_gone(grandchild)
+
+
+async def test_processes_left_behind_after_exit_are_killed(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    sh = script(tmp_path, "leave.sh", f"sleep 1000 >/dev/null 2>&1 &\necho $! > {pids}\nexit 0\n")
+    sink = CommandSink("cmd", ["/bin/sh", sh], timeout_s=30)
+    with capture_logs() as logs:
+        await sink.deliver([make_event()])
+    [left] = read_pids(pids)
+    assert wait_until_gone(left)
+    assert any(entry["event"] == "command_left_processes_killed" for entry in logs)
+
+
+async def test_megabytes_of_output_do_not_deadlock_and_stay_bounded(tmp_path: Path) -> None:
+    noisy = (
+        "import sys\n"
+        "sys.stdin.read()\n"
+        "sys.stderr.write('e' * (1 << 20) + 'END-ERR')\n"
+        "sys.stdout.write('o' * (1 << 20) + 'END-OUT')\n"
+    )
+    sink = CommandSink("cmd", [PY, script(tmp_path, "noisy.py", noisy)], timeout_s=60)
+    with capture_logs() as logs:
+        await sink.deliver([make_event()])
+    [output] = [entry for entry in logs if entry["event"] == "command_output"]
+    assert output["stderr"].endswith("END-ERR")
+    assert output["stdout"].endswith("END-OUT")
+    assert len(output["stderr"]) <= OUTPUT_TAIL_BYTES + 1
+    assert len(output["stdout"]) <= OUTPUT_TAIL_BYTES + 1
+
+
+async def test_command_that_never_reads_stdin_still_delivers(tmp_path: Path) -> None:
+    big = make_event(body="x" * (1 << 20))  # far more than a pipe buffer holds
+    await CommandSink("cmd", ["/bin/true"]).deliver([big])
+    await CommandSink("cmd", [PY, "-c", "import os; os.close(0)"]).deliver([big])
+
+
+async def test_build_sink_makes_a_command_sink(tmp_path: Path) -> None:
+    settings = CommandSinkSettings(name="cmd", type="command", argv=["/bin/true"], timeout_s=5)
+    sink = build_sink(settings)
+    assert isinstance(sink, CommandSink)
+    assert sink.max_batch == 1
+    async with sink:
+        await sink.deliver([make_event(1), make_event(2)])
