@@ -6,6 +6,9 @@ exists, else defaults only. Nested keys in the environment use ``__``:
 (``SYNCD_SINKS='[{"name": "out", "type": "stdout"}]'``). The environment overrides single keys of
 a file's section, the rest of the section stays. Every model forbids unknown keys, so a typo (in
 the file or in a variable name) is an error naming the key rather than a setting silently ignored.
+Empty variables count as unset. In ``api.token_file`` and a file sink's ``path``, ``~``, ``$VAR``
+and ``${VAR}`` are expanded (``"${CREDENTIALS_DIRECTORY}/token"`` for a systemd credential); an
+unset variable is an error.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ libraries (httpx, alembic, apscheduler, aiohttp) takes the same path at WARNING 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -81,7 +82,9 @@ def redact(value: Any, secrets: re.Pattern[str] | None = None, _depth: int = 0) 
         }
     if isinstance(value, list | tuple | set | frozenset):
         items = [redact(item, secrets, _depth + 1) for item in value]
-        return items if isinstance(value, list) else type(value)(items)
+        if isinstance(value, list | tuple):
+            return items if isinstance(value, list) else tuple(items)
+        return frozenset(items) if isinstance(value, frozenset) else set(items)
     # Anything else reaches the output through repr() (JSON fallback, console) or str().
     rendered = repr(value)
     if redact_text(rendered, secrets) != rendered or (
@@ -109,7 +112,7 @@ class SecretRedactor:
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         """Mask every secret in the event (keys, values, nested containers, formatted text)."""
         pattern = self.pattern
-        return {key: redact(value, pattern) for key, value in event_dict.items()}
+        return {redact(key, pattern): redact(value, pattern) for key, value in event_dict.items()}
 
 
 # One registry for the process: secrets are never forgotten once registered.
@@ -134,22 +137,27 @@ def _add_logger_name(logger: WrappedLogger, method_name: str, event_dict: EventD
     return event_dict
 
 
-class _StderrLogger:
-    """Writes rendered lines to whatever ``sys.stderr`` is when the event happens."""
+# One lock for structlog's and the stdlib's lines, so they never interleave.
+_WRITE_LOCK = threading.Lock()
 
-    _lock = threading.Lock()
+
+def _write_line(line: str) -> None:
+    """Write one line to whatever ``sys.stderr`` is now (pytest and daemons swap it)."""
+    with _WRITE_LOCK:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+class _StderrLogger:
+    """The structlog logger: rendered lines go to ``sys.stderr``."""
 
     def __init__(self, name: str | None = None) -> None:
         self.name = name or ""
 
     def msg(self, message: str) -> None:
         """Write one line; a closed or broken stderr never takes the process down."""
-        with self._lock:
-            try:
-                sys.stderr.write(message + "\n")
-                sys.stderr.flush()
-            except (OSError, ValueError):
-                pass
+        with contextlib.suppress(OSError, ValueError):
+            _write_line(message)
 
     log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
@@ -159,14 +167,12 @@ def _logger_factory(*args: Any) -> _StderrLogger:
 
 
 class _StderrHandler(logging.Handler):
-    """A stdlib handler writing to the current ``sys.stderr`` (pytest swaps it)."""
+    """The stdlib handler: records rendered by structlog's ProcessorFormatter to stderr."""
 
     def emit(self, record: logging.LogRecord) -> None:
         """Format through structlog's ProcessorFormatter and write one line."""
         try:
-            line = self.format(record)
-            sys.stderr.write(line + "\n")
-            sys.stderr.flush()
+            _write_line(self.format(record))
         except Exception:
             self.handleError(record)
 

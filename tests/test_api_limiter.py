@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
 
@@ -21,7 +22,7 @@ class ManualClock:
     def monotonic(self) -> float:
         return self.time
 
-    def now(self) -> object:
+    def now(self) -> datetime:
         raise AssertionError("the budget does not read the wall clock")
 
     async def sleep(self, seconds: float) -> None:
@@ -155,7 +156,9 @@ async def test_at_most_max_concurrency_requests_are_in_flight() -> None:
 
 async def test_waiting_for_a_token_is_reported_to_the_hook() -> None:
     waits: list[float] = []
-    budget = RequestBudget(2.0, max_concurrency=5, burst=1.0, clock=FakeClock(), on_wait=waits.append)
+    budget = RequestBudget(
+        2.0, max_concurrency=5, burst=1.0, clock=FakeClock(), on_wait=waits.append
+    )
     await take_and_release(budget)
     await take_and_release(budget)
     assert waits == [pytest.approx(0.5)]

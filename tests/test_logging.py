@@ -303,16 +303,12 @@ def test_no_rendered_event_contains_a_registered_secret(
             raise ValueError(f"failed with {secret}")
         except ValueError:
             event["exc_info"] = sys.exc_info()
-    chain = [
-        structlog.processors.format_exc_info,
-        redactor,
-    ]
-    for processor in chain:
-        event = processor(None, "error", event)
-    as_json = structlog.processors.JSONRenderer()(None, "error", dict(event))
+    formatted = structlog.processors.format_exc_info(None, "error", event)
+    masked = redactor(None, "error", formatted)
+    as_json = structlog.processors.JSONRenderer()(None, "error", dict(masked))
     console = structlog.dev.ConsoleRenderer(
         colors=False, exception_formatter=structlog.dev.plain_traceback
-    )(None, "error", dict(event))
+    )(None, "error", dict(masked))
     assert secret not in as_json
     assert secret not in console
 

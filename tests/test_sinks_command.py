@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -21,7 +23,7 @@ from syncd.events.sinks.command import OUTPUT_TAIL_BYTES, CommandSink
 PY = sys.executable
 
 
-def make_event(seq: int = 1, *, body: str = "Grüße [bold]x[/bold] \"quoted\"") -> OutboxEvent:
+def make_event(seq: int = 1, *, body: str = 'Grüße [bold]x[/bold] "quoted"') -> OutboxEvent:
     change = ChangeEvent(
         type="message.received",
         workspace_id="ws_1",
@@ -111,7 +113,9 @@ async def test_command_gets_payload_on_stdin_env_and_argv_intact(
 
 
 async def test_nonzero_exit_is_retried_with_code_and_stderr_tail(tmp_path: Path) -> None:
-    failing = "import sys\nsys.stderr.write('noise\\n' * 500 + 'database is locked\\n')\nsys.exit(3)"
+    failing = (
+        "import sys\nsys.stderr.write('noise\\n' * 500 + 'database is locked\\n')\nsys.exit(3)"
+    )
     sink = CommandSink("cmd", [PY, script(tmp_path, "fail.py", failing)])
     with pytest.raises(RetryableDelivery) as caught:
         await sink.deliver([make_event()])
@@ -196,3 +200,39 @@ async def test_build_sink_makes_a_command_sink(tmp_path: Path) -> None:
     assert sink.max_batch == 1
     async with sink:
         await sink.deliver([make_event(1), make_event(2)])
+
+
+async def test_detached_process_holding_the_output_does_not_block_delivery(
+    tmp_path: Path,
+) -> None:
+    pids = tmp_path / "pids"
+    sh = script(tmp_path, "detach.sh", f"setsid sleep 1000 &\necho $! > {pids}\nexit 0\n")
+    sink = CommandSink("cmd", ["/bin/sh", sh], timeout_s=1)
+    try:
+        with capture_logs() as logs:
+            await sink.deliver([make_event()])  # exit 0 counts, once the timeout gave up waiting
+    finally:
+        for pid in read_pids(pids):
+            os.kill(pid, signal.SIGKILL)
+    [killed] = [entry for entry in logs if entry["event"] == "command_group_killed"]
+    assert killed["program_exited"] is True
+
+
+async def test_cancelled_delivery_kills_the_process_group(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    sh = script(
+        tmp_path, "hang.sh", f"sleep 1000 &\necho $$ $! > {pids}.tmp\nmv {pids}.tmp {pids}\nwait\n"
+    )
+    task = asyncio.create_task(
+        CommandSink("cmd", ["/bin/sh", sh], timeout_s=60).deliver([make_event()])
+    )
+    for _ in range(1000):  # bounded poll until the script has started
+        if pids.exists():
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    shell, grandchild = read_pids(pids)
+    assert wait_until_gone(shell)
+    assert wait_until_gone(grandchild)

@@ -56,12 +56,18 @@ class Received:
     path: str
     body: bytes
     headers: dict[str, str]
+    verified: bool
 
 
 @dataclass
 class Receiver:
-    """An HTTP server on 127.0.0.1 that records requests and answers as told."""
+    """An HTTP server on 127.0.0.1 that verifies and records requests, and answers as told.
 
+    Every request is checked with the reference implementation against ``secret``; the test
+    fails at teardown if one did not verify.
+    """
+
+    secret: str
     url: str = ""
     requests: list[Received] = field(default_factory=list)
     handler: Handler | None = None
@@ -73,12 +79,23 @@ class Receiver:
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    state = Receiver()
+def secret() -> str:
+    return new_secret()
+
+
+@pytest.fixture
+async def receiver(secret: str) -> AsyncIterator[Receiver]:
+    state = Receiver(secret)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        state.requests.append(Received(request.path, body, dict(request.headers)))
+        headers = dict(request.headers)
+        try:
+            Webhook(state.secret).verify(body, headers)
+            verified = True
+        except WebhookVerificationError:
+            verified = False
+        state.requests.append(Received(request.path, body, headers, verified))
         if state.handler is not None:
             return await state.handler(request)
         return web.Response(status=200, text="ok")
@@ -94,6 +111,7 @@ async def receiver() -> AsyncIterator[Receiver]:
     yield state
     state.release.set()
     await runner.cleanup()
+    assert all(request.verified for request in state.requests), "a request did not verify"
 
 
 def answer(status: int, text: str = "", headers: dict[str, str] | None = None) -> Handler:
@@ -101,11 +119,6 @@ def answer(status: int, text: str = "", headers: dict[str, str] | None = None) -
         return web.Response(status=status, text=text, headers=headers)
 
     return handler
-
-
-@pytest.fixture
-def secret() -> str:
-    return new_secret()
 
 
 @pytest.fixture
@@ -154,11 +167,12 @@ async def test_rotated_secrets_verify_with_either_secret(
     receiver: Receiver, make_sink: Callable[..., WebhookSink]
 ) -> None:
     old, new = new_secret(), new_secret()
+    receiver.secret = new  # the receiver knows only the second secret
     await make_sink([old, new]).deliver([make_event()])
+    assert receiver.requests[0].verified
     signatures = receiver.requests[0].headers["webhook-signature"].split(" ")
     assert len(signatures) == 2
     assert all(entry.startswith("v1,") for entry in signatures)
-    receiver.verify(new)  # a receiver that knows only the second secret
     receiver.verify(old)
 
 
@@ -210,7 +224,7 @@ async def test_410_means_the_sink_is_gone(
 async def test_429_is_retried_after_the_receivers_retry_after(
     receiver: Receiver, make_sink: Callable[..., WebhookSink], secret: str, retry_after: str
 ) -> None:
-    now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    now = datetime.now(UTC).replace(microsecond=0)  # near real time: the receiver checks it
     if retry_after == "HTTP-DATE":
         retry_after = format_datetime(now + timedelta(seconds=7), usegmt=True)
     receiver.handler = answer(429, "slow down", {"Retry-After": retry_after})
@@ -260,7 +274,7 @@ async def test_timeout_is_retried(
         return web.Response(status=200)
 
     receiver.handler = never_answer
-    with pytest.raises(RetryableDelivery, match="no response within 0.2 s"):
+    with pytest.raises(RetryableDelivery, match=r"no response within 0\.2 s"):
         await make_sink([secret], timeout_s=0.2).deliver([make_event()])
 
 

@@ -13,7 +13,7 @@ a dropped connection after sending raises at once.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -188,7 +188,7 @@ class OhalloClient:
         limit: int | None = MAX_PAGE_SIZE,
         start_cursor: str | None = None,
         priority: Priority = Priority.HOT,
-    ) -> AsyncIterator[ConversationPage]:
+    ) -> AsyncGenerator[ConversationPage, None]:
         """Every page from ``start_cursor`` (None: the first) to the last.
 
         Raises ``PaginationError`` before yielding a page whose ``nextCursor`` was already seen

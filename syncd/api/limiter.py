@@ -18,6 +18,8 @@ from enum import IntEnum
 from typing import Protocol
 
 DEFAULT_BURST_S = 0.25  # the bucket holds this many seconds' worth of requests (at least one)
+# Float rounding must not leave a waiter sleeping for 1e-17 s forever (time would not move).
+_EPSILON = 1e-9
 
 
 class Priority(IntEnum):
@@ -125,8 +127,8 @@ class RequestBudget:
                     and not self._sleeping
                 ):
                     self._refill()
-                    if self._tokens >= 1.0:
-                        self._tokens -= 1.0
+                    if self._tokens >= 1.0 - _EPSILON:
+                        self._tokens = max(0.0, self._tokens - 1.0)
                         self._in_flight += 1
                         heapq.heappop(self._queue)
                         self._notify()

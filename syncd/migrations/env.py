@@ -7,7 +7,7 @@ the transaction (and, on PostgreSQL, holding the advisory lock) that the migrati
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
@@ -17,7 +17,7 @@ from syncd.store.engine import create_engine_for
 from syncd.store.tables import UTCDateTime, metadata
 
 
-def render_item(kind: str, item: Any, autogen_context: AutogenContext) -> str | bool:
+def render_item(kind: str, item: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Render syncd's own column types as the plain SQLAlchemy types they store as."""
     if kind == "type" and isinstance(item, UTCDateTime):
         return "sa.DateTime(timezone=True)"

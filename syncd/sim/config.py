@@ -33,7 +33,7 @@ class SimConfig:
     drop_rate: float = 0.0
     malformed_rate: float = 0.0
     #: Chance that one nested detail part is missing, per part and conversation version.
-    detail_missing_rate: float = 0.02
+    detail_missing_rate: float = 0.01
     #: When true, a reply to a conversation that was not taken over is refused with 409.
     strict_reply: bool = False
     #: End of the generated history (the generated timestamps lie in the 90 days before it).

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
-import uuid
 from typing import Any
 
 from syncd.sim import corpus
@@ -23,9 +23,14 @@ from syncd.sim.model import (
 PRECISE_SHARE = 0.8  # share of objects whose timestamps carry milliseconds
 
 
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def new_uuid(rng: random.Random) -> str:
     """A version-4 UUID drawn from ``rng`` (so reproducible from the seed)."""
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    digits = f"{(rng.getrandbits(128) & _UUID_CLEAR) | _UUID_SET:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def new_prefixed_id(rng: random.Random, prefix: str) -> str:
@@ -155,6 +160,7 @@ def json_copy(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
 def conversation_number(conversation_id: str) -> str:
     """The order number a conversation is about (fixed by its id)."""
     return f"2026-{1000 + int(stable_fraction('order', conversation_id) * 9000)}"

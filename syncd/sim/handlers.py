@@ -101,8 +101,8 @@ def drop_connection(request: web.Request) -> web.Response:
     """Close the connection without a response (what a crashed upstream does)."""
     transport = request.transport
     if transport is not None:
-        transport.abort()
-    # aiohttp ignores the write to the aborted transport and closes the connection.
+        transport.close()
+    # aiohttp ignores the write to the closed transport (a "premature disconnection").
     return web.Response(status=500)
 
 

@@ -1,7 +1,11 @@
 """The simulator's changes, each as the real service would make it (``Simulator`` mixes this in).
 
-Every change to a conversation (its messages, attachments and attention items included) moves its
-``updatedAt`` and ``lastActivityAt`` strictly forward, even under a frozen clock.
+Every change to a conversation itself (a message, its status, owner, assignee, outcome) moves its
+``updatedAt`` and ``lastActivityAt`` strictly forward, even under a frozen clock. Attachments and
+attention items are objects of their own with their own timestamps: adding or changing one leaves
+the conversation's ``updatedAt`` alone (the list's ``hasAttention`` filter follows, of course). A
+call that changes nothing (the status it already has, a second take-over) is a no-op and leaves
+``updatedAt`` alone, as an idempotent API would.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from syncd.sim.factory import (
     make_attachment,
     make_attention_item,
     make_message,
-    new_user_id,
     new_uuid,
     stable_fraction,
     state_summary,
@@ -72,6 +75,7 @@ class MutationsMixin:
     lock: threading.RLock
     world: World
     actions: list[ActionRecord]
+    api_user_id: str
     _rng: random.Random
 
     def now_ms(self) -> int:  # provided by Simulator
@@ -170,110 +174,13 @@ class MutationsMixin:
             conversation = self._conversation(conversation_id)
             if with_message:
                 self.add_message(conversation_id, "outbound", speaker="ai")
-            if conversation.status == "resolved" and status != "resolved":
+            if conversation.status == status:
+                return
+            if conversation.status == "resolved":
                 conversation.outcome = None
                 conversation.auto_resolved = False
             conversation.status = status
             self._touch(conversation)
-
-    def resolve(self, conversation_id: str, outcome: str | None = None) -> None:
-        """``POST .../resolve``: status resolved, with the outcome given."""
-        with self.lock:
-            conversation = self._conversation(conversation_id)
-            conversation.status = "resolved"
-            conversation.outcome = outcome
-            conversation.auto_resolved = False
-            self._touch(conversation)
-            self._record("resolve", conversation_id, {"outcome": outcome})
-
-    def take_over(self, conversation_id: str, user_id: str | None = None) -> None:
-        """``POST .../take-over``: a human owns it (``humanManaged`` shows on the list row)."""
-        with self.lock:
-            conversation = self._conversation(conversation_id)
-            conversation.human_user_id = user_id or new_user_id(self._rng)
-            self._touch(conversation)
-            self._record("take_over", conversation_id)
-
-    def release(self, conversation_id: str) -> None:
-        """``POST .../release``: back to the AI."""
-        with self.lock:
-            conversation = self._conversation(conversation_id)
-            conversation.human_user_id = None
-            self._touch(conversation)
-            self._record("release", conversation_id)
-
-    def reply(self, conversation_id: str, content: str) -> str:
-        """``POST .../reply``: a human message over the conversation's channel."""
-        if not isinstance(content, str) or not content.strip():
-            raise BadRequest("content is required")
-        with self.lock:
-            conversation = self._conversation(conversation_id)
-            if self.config.strict_reply and conversation.human_user_id is None:
-                raise Conflict("conversation must be taken over before replying")
-            message_id = self.add_message(conversation_id, "outbound", speaker="ai", body=content)
-            self._record("reply", conversation_id, {"content": content})
-            return message_id
-
-    def assign(self, conversation_id: str, user_id: str) -> None:
-        """``POST .../assign``: to a user's queue (recorded; no field of the API shows it)."""
-        if not isinstance(user_id, str) or not user_id:
-            raise BadRequest("userId is required")
-        with self.lock:
-            conversation = self._conversation(conversation_id)
-            conversation.assigned_user_id = user_id
-            self._touch(conversation)
-            self._record("assign", conversation_id, {"userId": user_id})
-
-    def unassign(self, conversation_id: str) -> None:
-        """``POST .../unassign``: back to the shared queue."""
-        with self.lock:
-            conversation = self._conversation(conversation_id)
-            conversation.assigned_user_id = None
-            self._touch(conversation)
-            self._record("unassign", conversation_id)
-
-    def approve(self, conversation_id: str) -> None:
-        """``POST .../approve``: resolves the open ``approval_gate`` items; the AI resumes."""
-        with self.lock:
-            conversation = self._conversation(conversation_id)
-            for item_id in list(conversation.attention_ids):
-                item = self.world.attention[item_id]
-                if item.type == "approval_gate" and item.status == "open":
-                    self._close_attention_item(item, "resolved", None)
-            conversation.approvals += 1
-            self._touch(conversation)
-            self._record("approve", conversation_id)
-
-    def compose(
-        self,
-        workspace_id: str,
-        channel_id: str,
-        content: str,
-        *,
-        contact_email: str | None = None,
-        contact_id: str | None = None,
-        contact_phone: str | None = None,
-        contact_name: str | None = None,
-        subject: str | None = None,
-    ) -> str:
-        """``POST /api/conversations/compose``: a new outbound conversation; returns its id."""
-        if not isinstance(content, str) or not content.strip():
-            raise BadRequest("content is required")
-        with self.lock:
-            workspace = self._workspace(workspace_id)
-            owner, channel_type = self.world.channels.get(channel_id, (None, ""))
-            if owner != workspace_id:
-                raise BadRequest("channelId is not a channel of this workspace")
-            contact = self._compose_contact(
-                workspace_id, contact_id, contact_email, contact_phone, contact_name
-            )
-            if channel_type == "email" and not contact.email:
-                raise BadRequest("an email channel needs contactEmail")
-            conversation_id = self._open_conversation(
-                workspace, channel_type, contact, "awaiting_contact", "outbound", content, subject
-            )
-            self._record("compose", conversation_id, {"workspaceId": workspace_id})
-            return conversation_id
 
     def delete_conversation(self, conversation_id: str) -> None:
         """Delete it: gone from lists, 404 on reads, its attention items gone too."""
@@ -297,16 +204,16 @@ class MutationsMixin:
                     raise UnknownObject("message", message_id)
                 message = matches[0]
             attachment = make_attachment(self._rng, conversation, message, status, self.now_ms())
-            self.world.add_attachment(conversation, attachment)
-            self._touch(conversation)
+            self.world.add_attachment(conversation, attachment)  # the conversation is not touched
             return attachment.id
 
     def set_attachment_status(self, attachment_id: str, status: str) -> None:
         """Move an attachment to ``pending``/``processing``/``ready``/``failed`` (or any text)."""
         with self.lock:
             attachment = self._attachment(attachment_id)
+            # An attachment's processing is its own object's life: the conversation's
+            # updatedAt stays (syncd reads attachments through their own endpoint).
             attachment.status = status
-            self._touch(self._conversation(attachment.conversation_id))
 
     def raise_attention_item(
         self,
@@ -329,8 +236,8 @@ class MutationsMixin:
                 reason=reason,
                 context=context,
             )
+            # Attention items carry their own timestamps; the conversation row is not touched.
             self.world.add_attention_item(item)
-            self._touch(conversation)
             return item.id
 
     def resolve_attention_item(self, item_id: str, reason: str | None = None) -> None:
@@ -338,27 +245,29 @@ class MutationsMixin:
         with self.lock:
             item = self._attention_item(item_id)
             self._close_attention_item(item, "resolved", reason)
-            self._touch(self._conversation(item.conversation_id))
             self._record("resolve_attention_item", item_id, {"reason": reason})
 
     def set_attention_item_status(self, item_id: str, status: str) -> None:
         """Move an attention item to any status (``resolvedAt`` set when it closes)."""
         with self.lock:
             item = self._attention_item(item_id)
+            if item.status == status:
+                return
             if status in ("resolved", "dismissed"):
                 self._close_attention_item(item, status, None)
             else:
                 self.world.set_attention_status(item, status)
                 item.resolved_ms = None
-            self._touch(self._conversation(item.conversation_id))
 
-    def _close_attention_item(self, item: AttentionItem, status: str, reason: str | None) -> None:
+    def _close_attention_item(self, item: AttentionItem, status: str, reason: str | None) -> bool:
+        """Close an item (``resolvedAt`` now); False when it already had that status."""
         if item.status == status:
-            return
+            return False
         self.world.set_attention_status(item, status)
         item.resolved_ms = advance(item.created_ms, self.now_ms(), item.precise)
         if reason is not None:
             item.reason = reason
+        return True
 
     # -- test controls -------------------------------------------------------------------------
 
@@ -414,37 +323,6 @@ class MutationsMixin:
             if channel_type in ("email", "chat")
             else None,
             phone=f"+45 {rng.randint(10**7, 10**8 - 1)}" if channel_type != "email" else None,
-        )
-        self.world.add_contact(contact)
-        return contact
-
-    def _compose_contact(
-        self,
-        workspace_id: str,
-        contact_id: str | None,
-        email: str | None,
-        phone: str | None,
-        name: str | None,
-    ) -> Contact:
-        if contact_id:
-            contact = self._contact(contact_id)
-            if contact.workspace_id != workspace_id:
-                raise BadRequest("contactId is not a contact of this workspace")
-            return contact
-        address = email or phone
-        if not address or not isinstance(address, str):
-            raise BadRequest("one of contactEmail, contactId or contactPhone is required")
-        found = self.world.find_contact(workspace_id, address)
-        if found is not None:
-            return found
-        first, _, last = (name or "").strip().partition(" ")
-        contact = make_contact(
-            self._rng,
-            workspace_id,
-            first_name=first or None,
-            last_name=last or None,
-            email=email or None,
-            phone=None if email else phone,
         )
         self.world.add_contact(contact)
         return contact

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
-import sys
-
-import structlog
 
 from syncd.errors import ConfigError, SyncdError
+from syncd.logging import configure_logging
 from syncd.sim.config import SimConfig
 from syncd.sim.handlers import EXAMPLE_TOKEN
 from syncd.sim.server import SimService
@@ -40,7 +37,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
 def serve_command(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; prints one line with the URL and an example token."""
     config = config_from_args(args)
-    _quiet_logs()
+    configure_logging()  # structlog to stderr: stdout is the banner's alone
     return asyncio.run(_serve(config, args.host, args.port))
 
 
@@ -67,13 +64,3 @@ async def _serve(config: SimConfig, host: str, port: int) -> int:
             loop.remove_signal_handler(signum)
         await service.close()
     return 0
-
-
-def _quiet_logs() -> None:
-    """Keep stdout for the banner: unless logging was set up already, log warnings to stderr."""
-    if structlog.is_configured():
-        return
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )

@@ -13,14 +13,15 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from syncd.sim import render
+from syncd.sim.actions import ActionsMixin
 from syncd.sim.activity import Activity, apply_random_activity
 from syncd.sim.config import DETAIL_PARTS, SimConfig
-from syncd.sim.factory import stable_fraction
+from syncd.sim.factory import new_prefixed_id, stable_fraction
 from syncd.sim.faults import FaultPlan
 from syncd.sim.generator import generate_world
 from syncd.sim.listing import ListQuery, list_page
 from syncd.sim.model import Conversation, JSONObject, to_ms
-from syncd.sim.mutations import MutationsMixin, UnknownObject
+from syncd.sim.mutations import UnknownObject
 from syncd.sim.world import World
 
 Clock = Callable[[], datetime]
@@ -31,7 +32,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Simulator(MutationsMixin):
+class Simulator(ActionsMixin):
     """The simulated tenant: generated from ``config.seed``, mutable, thread-safe."""
 
     def __init__(self, config: SimConfig | None = None, *, clock: Clock | None = None) -> None:
@@ -42,6 +43,8 @@ class Simulator(MutationsMixin):
         self.world: World = generate_world(self.config)
         self._rng = random.Random(f"{self.config.seed}:live")
         self.actions = []
+        #: The user behind the API key: who takes a conversation over through the HTTP API.
+        self.api_user_id = new_prefixed_id(random.Random(f"{self.config.seed}:user"), "usr")
 
     # -- queries -------------------------------------------------------------------------------
 

@@ -122,16 +122,17 @@ class World:
         self.attachments[attachment.id] = attachment
 
     def add_attention_item(self, item: AttentionItem) -> None:
-        """Register an attention item with its conversation (caller re-indexes)."""
+        """Register an attention item with its conversation."""
         self.attention[item.id] = item
         self.attention_by_status.setdefault(item.status, {})[item.id] = None
         conversation = self.conversations[item.conversation_id]
         conversation.attention_ids.append(item.id)
         if item.status == "open":
             conversation.open_attention += 1
+            self._refile(conversation)
 
     def set_attention_status(self, item: AttentionItem, status: str) -> None:
-        """Move an attention item to another status (caller re-indexes its conversation)."""
+        """Move an attention item to another status."""
         if item.status == status:
             return
         del self.attention_by_status[item.status][item.id]
@@ -142,6 +143,12 @@ class World:
         if status == "open":
             conversation.open_attention += 1
         item.status = status
+        self._refile(conversation)
+
+    def _refile(self, conversation: Conversation) -> None:
+        """Keep the ``hasAttention`` filter right (bulk generation indexes everything later)."""
+        if conversation.id in self.index:
+            self.reindex(conversation)
 
     def remove_conversation(self, conversation: Conversation) -> None:
         """Delete a conversation and everything nested in it; its id stays known as deleted."""

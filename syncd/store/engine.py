@@ -15,6 +15,7 @@ SQLite creates it: the mirror holds personal data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -34,6 +35,8 @@ DEFERRED: Final[dict[str, Any]] = {BEGIN_OPTION: "DEFERRED"}
 """Execution options for read-only work on SQLite: ``engine.execution_options(**DEFERRED)``."""
 
 _BEGIN_MODES: Final = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
+_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_JSON_ASCII: Final = json.JSONEncoder(separators=(",", ":"))
 _FILE_MODE: Final = 0o600
 _DIR_MODE: Final = 0o700
 
@@ -45,17 +48,19 @@ def create_engine_for(url: str | URL) -> Engine:
         return _sqlite_engine(parsed)
     if parsed.get_backend_name() == "postgresql":
         return create_engine(parsed, pool_pre_ping=True, json_serializer=dumps_json)
-    raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
+    raise ValueError(
+        f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql"
+    )
 
 
 def dumps_json(value: Any) -> str:
     """JSON as stored in ``raw`` columns: real unicode, not ``\\u`` escapes, so BI tools read it."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = _JSON.encode(value)
     if not text.isascii():
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate from the API: keep it as an escape
-            return json.dumps(value, separators=(",", ":"))
+            return _JSON_ASCII.encode(value)
     return text
 
 
@@ -110,10 +115,8 @@ def create_private_file(path: Path) -> None:
     """Create ``path`` (and missing parents) readable by the owner only; leave an existing one."""
     missing = [parent for parent in reversed(path.parents) if not parent.exists()]
     for directory in missing:
-        try:
+        with contextlib.suppress(FileExistsError):  # another process won the race: fine
             directory.mkdir(mode=_DIR_MODE)
-        except FileExistsError:  # another process won the race: fine
-            pass
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
     except FileExistsError:

@@ -139,7 +139,9 @@ def current_command(args: argparse.Namespace) -> int:
     elif current in _known_revisions():
         print(f"{_safe(engine)}: revision {current}, behind head {head}; run `syncd db upgrade`")
     else:
-        print(f"{_safe(engine)}: revision {current}, unknown to this syncd (newer?); head is {head}")
+        print(
+            f"{_safe(engine)}: revision {current}, unknown to this syncd (newer?); head is {head}"
+        )
     return 1
 
 

@@ -6,6 +6,7 @@ mirrored row keeps the payload it came from in ``raw`` and when syncd wrote it i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,6 +55,21 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError(f"naive datetime {value!r}: syncd stores aware UTC timestamps only")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, straight to SQLAlchemy's text format (the generic path is 3x slower)."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError(f"naive datetime {value!r}: syncd stores aware UTC timestamps only")
+            # isoformat pads the year to 4 digits, as SQLAlchemy's "YYYY-MM-DD HH:MM:SS.ffffff"
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -261,6 +277,8 @@ sink_state = Table(
     Column("head_attempts", Integer, nullable=False, default=0, server_default=text("0")),
     Column("next_attempt_at", UTCDateTime),
     Column("last_error", Text),
+    # when the head event's first failed attempt was made (NULL while the sink is healthy)
+    Column("failing_since", UTCDateTime),
     Column("last_delivered_at", UTCDateTime),
     Column("disabled_at", UTCDateTime),
     Column("disabled_reason", Text),

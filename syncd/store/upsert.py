@@ -18,6 +18,8 @@ from sqlalchemy.sql.dml import Insert
 CHUNK_ROWS: Final = 1000
 """Rows handed to the driver per executemany call."""
 
+_KEEP_ROWCOUNT: Final = {"preserve_rowcount": True}
+
 
 def upsert_rows(
     conn: Connection,
@@ -53,7 +55,9 @@ def upsert_rows(
             raise ValueError(f"rows for {table.name} lack the guard column {guard!r}")
         statement = _upsert_statement(conn, table, key_names, sorted(names), guard)
         for start in range(0, len(run), CHUNK_ROWS):
-            result = conn.execute(statement, run[start : start + CHUNK_ROWS])
+            chunk = run[start : start + CHUNK_ROWS]
+            # An INSERT's cursor is closed before its rowcount is read unless asked to keep it.
+            result = conn.execute(statement, chunk, execution_options=_KEEP_ROWCOUNT)
             written += max(result.rowcount, 0)
     return written
 

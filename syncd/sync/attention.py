@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -73,21 +74,7 @@ async def attention_pass(ctx: SyncContext, workspace_id: str | None) -> PassResu
     now = ctx.clock()
 
     def write(conn: Connection) -> Written:
-        by_id = {str(item["id"]): item for item in items}
-        known = load_attention_items(conn, by_id)
-        workspaces = _workspaces_of(
-            conn, {str(item.get("conversationId")) for item in items if item.get("conversationId")}
-        )
-        written = Written(rows={}, events=0)
-        groups: dict[str | None, list[dict[str, Any]]] = {}
-        for item in by_id.values():
-            owner = workspaces.get(str(item.get("conversationId")), workspace_id)
-            if workspace_id is not None and owner not in (None, workspace_id):
-                continue  # another workspace's item: the server ignored the filter
-            groups.setdefault(owner if owner is not None else workspace_id, []).append(item)
-        for owner, group in groups.items():
-            changes = plan_attention_items(known, group, owner, now, backfill=backfill)
-            written.add(apply_changes(conn, changes))
+        written = write_attention_items(conn, items, workspace_id, now, backfill=backfill)
         record_success(conn, scope, STREAM, now, skipped=result.skipped)
         return written
 
@@ -97,3 +84,30 @@ async def attention_pass(ctx: SyncContext, workspace_id: str | None) -> PassResu
     if missing:
         log.warning("attention_items_unaccounted", scope=scope, count=len(missing))
     return result
+
+
+def write_attention_items(
+    conn: Connection,
+    items: list[dict[str, Any]],
+    workspace_id: str | None,
+    now: datetime,
+    *,
+    backfill: bool,
+) -> Written:
+    """Write new and changed attention items with their events (owner workspace resolved)."""
+    by_id = {str(item["id"]): item for item in items}
+    known = load_attention_items(conn, by_id)
+    workspaces = _workspaces_of(
+        conn, {str(item.get("conversationId")) for item in items if item.get("conversationId")}
+    )
+    written = Written(rows={}, events=0)
+    groups: dict[str | None, list[dict[str, Any]]] = {}
+    for item in by_id.values():
+        owner = workspaces.get(str(item.get("conversationId")), workspace_id)
+        if workspace_id is not None and owner not in (None, workspace_id):
+            continue  # another workspace's item: the server ignored the filter
+        groups.setdefault(owner if owner is not None else workspace_id, []).append(item)
+    for owner, group in groups.items():
+        changes = plan_attention_items(known, group, owner, now, backfill=backfill)
+        written.add(apply_changes(conn, changes))
+    return written

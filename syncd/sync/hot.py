@@ -38,6 +38,14 @@ def _pending_attachment_ids(conn: Connection, workspace_id: str | None) -> set[s
     return set(conn.scalars(query))
 
 
+def _failed_detail_ids(conn: Connection, workspace_id: str | None) -> set[str]:
+    c = tables.conversations
+    query = select(c.c.id).where(and_(c.c.deleted_at.is_(None), c.c.detail_error.is_not(None)))
+    if workspace_id is not None:
+        query = query.where(c.c.workspace_id == workspace_id)
+    return set(conn.scalars(query))
+
+
 def _hot_ids(conn: Connection, workspace_id: str | None, statuses: list[str]) -> set[str]:
     c = tables.conversations
     query = select(c.c.id).where(
@@ -83,6 +91,9 @@ async def hot_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult:
             result.details_fetched += fetched.details
     # Hot last time, in no hot list now: learn where it went (another status, or deleted).
     left = before - seen
+    # A failed detail is retried on the next pass whatever the status (DESIGN.md §6), also
+    # where no hot list shows the conversation (a resolved one, say).
+    left |= await ctx.read(lambda conn: _failed_detail_ids(conn, workspace_id)) - seen
     if left:
         fetched = await fetch_by_id(ctx, left, priority=Priority.DETAIL)
         written = await ctx.write(lambda conn: write_fetched(conn, fetched, backfill=backfill))

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, and_, or_, select
 from syncd.api import ConversationPage, Priority
 from syncd.errors import ApiError, AuthError
 from syncd.store import tables
+from syncd.sync.attention import write_attention_items
 from syncd.sync.context import SyncContext
 from syncd.sync.conversations import Fetched, fetch_by_id, fetch_changed, write_fetched
 from syncd.sync.result import PassResult
@@ -96,6 +97,7 @@ async def reconcile_pass(ctx: SyncContext, workspace_id: str | None) -> PassResu
             started = ctx.clock()
             await _walk(ctx, workspace_id, scope, started, None, backfill, result)
     await _sweep(ctx, workspace_id, started, backfill, result)
+    await _all_attention_items(ctx, workspace_id, backfill, result)
     now = ctx.clock()
     await ctx.write(
         lambda conn: record_success(
@@ -169,6 +171,22 @@ async def _fetch_page(
     fetched = await fetch_changed(ctx, rows, priority=Priority.RECONCILE)
     result.details_fetched += fetched.details
     return fetched, listed
+
+
+async def _all_attention_items(
+    ctx: SyncContext, workspace_id: str | None, backfill: bool, result: PassResult
+) -> None:
+    """The whole attention list (every status): catches items no detail or open list showed."""
+    listing = await ctx.client.list_attention_items(
+        workspace_id=workspace_id, priority=Priority.RECONCILE
+    )
+    result.skipped += len(listing.malformed)
+    items = [item.raw for item in listing.items]
+    now = ctx.clock()
+    written = await ctx.write(
+        lambda conn: write_attention_items(conn, items, workspace_id, now, backfill=backfill)
+    )
+    result.events += written.events
 
 
 async def _sweep(

@@ -166,9 +166,7 @@ def apply_changes(conn: Connection, changes: ChangeSet) -> Written:
     for conversation_id, error in changes.detail_errors.items():
         conn.execute(update(c).where(c.c.id == conversation_id).values(detail_error=error))
     for conversation_id, pending in changes.pending_flags.items():
-        conn.execute(
-            update(c).where(c.c.id == conversation_id).values(attachments_pending=pending)
-        )
+        conn.execute(update(c).where(c.c.id == conversation_id).values(attachments_pending=pending))
     for conversation_id, when in changes.deletions.items():
         conn.execute(
             update(c)

@@ -210,10 +210,12 @@ class WebhookSink(Sink):
         raise RetryableDelivery(f"{where}: the receiver refused it with {status}: {snippet}")
 
     def _snippet(self, head: bytes) -> str:
-        text = " ".join(head.decode("utf-8", errors="replace").split())
+        # Redact before cutting, so no part of a secret survives at the cut.
+        text = self._redact(head.decode("utf-8", errors="replace"))
+        text = self._redact(" ".join(text.split()))
         if len(text) > SNIPPET_CHARS:
             text = text[:SNIPPET_CHARS] + "…"
-        return self._redact(text) if text else "(empty body)"
+        return text or "(empty body)"
 
     def _safe_location(self, location: str | None) -> str:
         if not location:
@@ -224,8 +226,8 @@ class WebhookSink(Sink):
             return "(an unparsable Location)"
         netloc = parts.netloc.rpartition("@")[2]
         query = "..." if parts.query else ""
-        text = urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-        return self._redact(text[:SNIPPET_CHARS])
+        text = self._redact(urlunsplit((parts.scheme, netloc, parts.path, query, "")))
+        return text[:SNIPPET_CHARS]
 
     def _redact(self, text: str) -> str:
         for secret in self._secret_texts:
