@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from syncd import __version__
 from syncd.errors import ConfigError, SyncdError
+from syncd.logging import configure_logging
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -145,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``syncd`` console script."""
     args = build_parser().parse_args(argv)
     try:
+        # Logs go to stderr from the first line on (stdout belongs to output and stdout sinks);
+        # commands that load settings configure logging again with their level and secrets.
+        configure_logging()
         return _resolve(args.handler)(args)
     except ConfigError as exc:
         print(f"syncd: config error: {exc}", file=sys.stderr)

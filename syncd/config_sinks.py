@@ -43,9 +43,10 @@ class _SinkBase(Section):
 
 
 class StdoutSinkSettings(_SinkBase):
-    """A sink printing JSON lines on standard output."""
+    """A sink printing JSON lines on standard output (``pretty``: one readable line each)."""
 
     type: Literal["stdout"]
+    format: Literal["json", "pretty"] = "json"
 
 
 class FileSinkSettings(_SinkBase):

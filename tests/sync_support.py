@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from conftest import SYNCD, subprocess_env
 from sqlalchemy import Engine, func, select
 
-from conftest import SYNCD, subprocess_env
 from syncd.config import Settings, load_settings
 from syncd.sim import Simulator
 from syncd.store import tables
@@ -26,7 +26,7 @@ from syncd.sync.result import PassResult
 from syncd.sync.runner import sync_once
 
 # Looks like a real key (the simulator accepts it); long enough to be found if it ever leaks.
-TOKEN = "sf_test_v1_IntegrationKey7f3a9c0d2e5b"  # noqa: S105 (a test key for the simulator)
+TOKEN = "sf_test_v1_IntegrationKey7f3a9c0d2e5b"
 TERMINAL = ("resolved", "closed", "abandoned")
 PAGE = 100
 
@@ -98,7 +98,9 @@ def run_syncd(
     )
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.02) -> None:
+def wait_for(
+    condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.02
+) -> None:
     """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():

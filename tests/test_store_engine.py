@@ -193,3 +193,20 @@ def test_json_raw_round_trips_unicode(engine: Engine) -> None:
 def test_json_keeps_a_lone_surrogate_as_an_escape() -> None:
     assert dumps_json({"s": "\ud800"}) == '{"s":"\\ud800"}'
     assert dumps_json({"s": "é"}) == '{"s":"é"}'
+
+
+def test_sqlite_stores_timestamps_as_sortable_utc_text(tmp_path: Path) -> None:
+    engine, _ = _sqlite(tmp_path)
+    moments = [
+        datetime(987, 6, 5, 4, 3, 2, 1, tzinfo=UTC),
+        datetime(2024, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))),
+    ]
+    try:
+        with engine.begin() as conn:
+            accounts.create(conn)
+            for number, moment in enumerate(moments):
+                conn.execute(insert(accounts).values(id=f"a{number}", raw={}, synced_at=moment))
+            stored = conn.execute(text("SELECT synced_at FROM accounts ORDER BY id")).scalars()
+            assert list(stored) == ["0987-06-05 04:03:02.000001", "2024-05-01 12:00:00.000000"]
+    finally:
+        engine.dispose()

@@ -141,7 +141,20 @@ def test_any_sequence_of_observations_ends_with_the_newest(
     newest_at = max(row["synced_at"] for row in rows)
     # equal timestamps: the last one written wins
     expected = [row for row in rows if row["synced_at"] == newest_at][-1]
-    assert (final["body"], final["synced_at"]) == (expected["body"], newest_at)
+    assert (final["body"], final["synced_at"]) == (_as_stored(engine, expected["body"]), newest_at)
+
+
+def _as_stored(engine: Engine, text: str) -> str:
+    return text.replace("\x00", "\ufffd") if engine.dialect.name == "postgresql" else text
+
+
+def test_nul_characters_never_fail_a_write(engine: Engine) -> None:
+    body = "before\x00after"
+    with engine.begin() as conn:
+        assert upsert_rows(conn, messages, [_message("m1", body, T0)]) == 1
+        row = _stored(conn, "m1")
+    assert row["body"] == _as_stored(engine, body)  # PostgreSQL text cannot hold NUL
+    assert row["raw"] == {"id": "m1", "body": body}  # the payload keeps it exactly
 
 
 def _entries(at: datetime, *names: str) -> list[dict[str, Any]]:

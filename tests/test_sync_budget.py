@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-
 from sync_support import (
     TERMINAL,
     conversation,
@@ -28,6 +27,7 @@ from sync_support import (
     sync,
     types_of,
 )
+
 from syncd.sim import SimConfig, SimServer, Simulator
 from syncd.sync.session import open_sync
 
@@ -39,7 +39,9 @@ def budget_simulator(order: str) -> Simulator:
     sim = Simulator(
         SimConfig(seed=5, conversations=130, messages_per_conversation=3, order=order)  # type: ignore[arg-type]
     )
-    others = [cid for status in (*TERMINAL, "awaiting_contact") for cid in conversations_in(sim, status)]
+    others = [
+        cid for status in (*TERMINAL, "awaiting_contact") for cid in conversations_in(sim, status)
+    ]
     for cid in others[: max(0, 105 - len(conversations_in(sim, "open")))]:
         sim.set_status(cid, "open")
     sim.set_status(conversations_in(sim, "in_progress")[0], UNKNOWN_STATUS)
@@ -117,7 +119,44 @@ async def test_one_changed_conversation_adds_at_most_two_requests(
         assert told == Counter({"conversation.resolved": 1})
         assert conversation(engine, third)["status"] == "resolved"
 
+        item_id = sim.raise_attention_item(second)  # the open attention list shows it
+        told = await measure("attention item raised", item_id)
+        assert extra["attention item raised"] == 0
+        assert told == Counter({"attention_item.created": 1})
+
+        sim.resolve_attention_item(item_id)  # left the open set: re-read by its conversation
+        told = await measure("attention item resolved", item_id)
+        assert extra["attention item resolved"] == 1
+        assert told == Counter({"attention_item.resolved": 1})
+
         server.reset_counts()
         await sync(ctx)
         assert server.request_counts == idle_cost(sim, []), "idle again after the changes"
     print(f"requests beyond the idle budget: {extra}")
+
+
+async def test_a_conversation_with_an_unsettled_attachment_is_reread_until_it_settles(
+    db_url: str, engine: Engine, isolated_config: Path
+) -> None:
+    sim = Simulator(SimConfig(seed=9, conversations=40, messages_per_conversation=2))
+    settle_attachments(sim)
+    cid = conversations_in(sim, "resolved")[0]  # no hot list shows it: re-read all the same
+    attachment_id = sim.add_attachment(cid, status="processing")
+    with SimServer(sim) as server:
+        async with open_sync(make_settings(server.base_url, db_url)) as ctx:
+            await sync(ctx)
+            for _ in range(2):
+                server.reset_counts()
+                await sync(ctx)
+                assert server.request_counts == idle_cost(sim, []) + Counter({"get_attachments": 1})
+
+            sim.set_attachment_status(attachment_id, "ready")
+            seen = event_count(engine)
+            await sync(ctx)
+            told = events_after(engine, seen)
+            assert [(e["type"], e["subject_id"]) for e in told] == [
+                ("attachment.updated", attachment_id)
+            ]
+            server.reset_counts()
+            await sync(ctx)
+            assert server.request_counts == idle_cost(sim, [])

@@ -19,9 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select as sql_select
-
 from conftest import SYNCD
+from sqlalchemy import Engine
+from sqlalchemy import select as sql_select
 from sync_support import (
     TOKEN,
     count_rows,
@@ -30,17 +30,20 @@ from sync_support import (
     run_syncd,
     syncd_env,
 )
+
 from syncd.sim import SimConfig, SimServer, Simulator
 from syncd.store import tables
 from syncd.store.engine import create_engine_for
 from syncd.store.migrate import current_revision, head_revision
 
-REJECTED_TOKEN = "not-an-ohallo-key-5d1e9b7c3a"  # noqa: S105 (no known prefix: the API answers 401)
+REJECTED_TOKEN = "not-an-ohallo-key-5d1e9b7c3a"
 
 
 @pytest.fixture
 def server() -> Iterator[SimServer]:
-    with SimServer(Simulator(SimConfig(seed=4, conversations=40, messages_per_conversation=2))) as s:
+    with SimServer(
+        Simulator(SimConfig(seed=4, conversations=40, messages_per_conversation=2))
+    ) as s:
         yield s
 
 

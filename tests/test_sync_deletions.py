@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
-
 from sync_support import (
     conversation,
     conversations_in,
@@ -26,6 +25,7 @@ from sync_support import (
     sync,
     syncd_env,
 )
+
 from syncd.sim import SimConfig, SimServer, Simulator
 from syncd.store import tables
 from syncd.sync.session import open_sync

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 from structlog.testing import capture_logs
-
 from sync_support import (
     TOKEN,
     conversation,
@@ -31,6 +30,7 @@ from sync_support import (
     syncd_env,
     types_of,
 )
+
 from syncd.sim import SimConfig, SimServer, Simulator
 from syncd.store import tables
 from syncd.sync.session import open_sync
@@ -144,9 +144,7 @@ async def test_a_broken_detail_is_remembered_and_retried_on_the_next_pass(
         assert row["detail_error"] is None
         assert row["fingerprint"] != fingerprint
         told = events_after(engine, seen)
-        assert types_of(e for e in told if e["subject_id"] == message_id) == {
-            "message.received": 1
-        }
+        assert types_of(e for e in told if e["subject_id"] == message_id) == {"message.received": 1}
 
         server.reset_counts()
         await sync(ctx)
@@ -174,6 +172,4 @@ async def test_a_broken_detail_of_a_resolved_conversation_is_retried_on_the_next
         await sync(ctx)  # no reconcile due: the hot pass must retry it
         assert conversation(engine, cid)["detail_error"] is None
         told = events_after(engine, seen)
-        assert types_of(e for e in told if e["subject_id"] == message_id) == {
-            "message.received": 1
-        }
+        assert types_of(e for e in told if e["subject_id"] == message_id) == {"message.received": 1}

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
-
 from conftest import SYNCD
+from sqlalchemy import Engine, func, select
 from sync_support import (
     events,
     mirror_snapshot,
@@ -28,6 +27,7 @@ from sync_support import (
     wait_for,
     wipe,
 )
+
 from syncd.sim import SimConfig, SimServer, Simulator
 from syncd.store import tables
 

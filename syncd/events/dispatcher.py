@@ -110,7 +110,7 @@ class Dispatcher:
             try:
                 await lane.sink.start()
             except Exception as exc:  # deliver() retries the preparation
-                log.warning("sink_start_failed", sink=lane.rule.name, error=_describe(exc))
+                log.warning("sink_start_failed", sink=lane.rule.name, error=_failure_text(exc))
 
     async def close(self) -> None:
         """Close every sink."""
@@ -434,6 +434,10 @@ def _failure(sink: str, exc: Exception) -> tuple[str, float | None]:
         return exc.reason, None
     log.error("sink_raised_unexpectedly", sink=sink, exc_info=exc)
     return f"sink {sink}: unexpected {_describe(exc)}", None
+
+
+def _failure_text(exc: Exception) -> str:
+    return exc.reason if isinstance(exc, RetryableDelivery | SinkGone) else _describe(exc)
 
 
 def _describe(exc: BaseException) -> str:

@@ -4,6 +4,10 @@ Both dialects speak ``INSERT ... ON CONFLICT (key) DO UPDATE SET col = excluded.
 excluded.synced_at >= table.synced_at``; the statement is compiled once and run executemany-style,
 so each execution binds one row's values only (SQLite's variable limit is never near) and rows go
 to the driver in bounded chunks.
+
+PostgreSQL text cannot hold NUL characters, which an API string may carry: on PostgreSQL they are
+written as U+FFFD in text columns (``raw`` JSON keeps the exact ``\\u0000``), rather than failing
+the whole transaction.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
+import structlog
 from sqlalchemy import Connection, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
@@ -19,6 +24,10 @@ CHUNK_ROWS: Final = 1000
 """Rows handed to the driver per executemany call."""
 
 _KEEP_ROWCOUNT: Final = {"preserve_rowcount": True}
+_NUL: Final = "\x00"
+_REPLACEMENT: Final = "\ufffd"
+
+log = structlog.get_logger(__name__)
 
 
 def upsert_rows(
@@ -44,7 +53,7 @@ def upsert_rows(
     if guard is not None and guard not in table.columns:
         raise ValueError(f"table {table.name} has no column {guard!r} to guard the upsert with")
     written = 0
-    for names, run in _runs_by_keys(rows):
+    for names, run in _runs_by_keys(_storable(conn, table, rows)):
         unknown = names.difference(table.columns.keys())
         if unknown:
             raise ValueError(f"table {table.name} has no column(s) {sorted(unknown)}")
@@ -78,7 +87,9 @@ def replace_children(
     nothing changes and 0 is returned; an empty ``rows`` always clears the parent's rows.
     """
     column = table.columns[parent_column]
-    prepared = [{**row, parent_column: row.get(parent_column, parent_id)} for row in rows]
+    prepared = _storable(
+        conn, table, [{**row, parent_column: row.get(parent_column, parent_id)} for row in rows]
+    )
     if any(row[parent_column] != parent_id for row in prepared):
         raise ValueError(f"rows for {table.name} belong to another {parent_column}")
     if guard is not None and prepared:
@@ -90,6 +101,27 @@ def replace_children(
     if prepared:
         conn.execute(table.insert(), prepared)
     return len(prepared)
+
+
+def _storable(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> Sequence[Mapping[str, Any]]:
+    """``rows`` as PostgreSQL can store them: NUL in a string value becomes U+FFFD."""
+    if conn.dialect.name != "postgresql":
+        return rows
+    cleaned: list[Mapping[str, Any]] = []
+    replaced = 0
+    for row in rows:
+        if any(isinstance(value, str) and _NUL in value for value in row.values()):
+            replaced += 1
+            row = {
+                name: value.replace(_NUL, _REPLACEMENT) if isinstance(value, str) else value
+                for name, value in row.items()
+            }
+        cleaned.append(row)
+    if replaced:
+        log.info("nul_characters_replaced", table=table.name, rows=replaced)
+    return cleaned
 
 
 def _runs_by_keys(

@@ -24,7 +24,14 @@ from syncd.sync.observe import (
     plan_conversation,
     plan_deletion,
 )
-from syncd.sync.writer import Written, apply_changes, load_meta, load_stored, mark_listed
+from syncd.sync.writer import (
+    Written,
+    apply_changes,
+    load_attention_items,
+    load_meta,
+    load_stored,
+    mark_listed,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -241,6 +248,13 @@ def write_fetched(
 ) -> Written:
     """In the caller's (writing) transaction: diff against the mirror, write rows and events."""
     stored = load_stored(conn, fetched.ids())
+    item_ids = [
+        str(item["id"])
+        for result in fetched.results
+        if isinstance(result, ConversationObservation) and result.detail is not None
+        for item in result.detail.get("attentionItems") or ()
+    ]
+    attention_known = load_attention_items(conn, item_ids)
     changes = ChangeSet()
     for result in fetched.results:
         before = stored.get(result.conversation_id)
@@ -257,7 +271,15 @@ def write_fetched(
                     )
                 )
         else:
-            changes.merge(plan_conversation(before, result, backfill=backfill, listed_at=listed_at))
+            changes.merge(
+                plan_conversation(
+                    before,
+                    result,
+                    backfill=backfill,
+                    listed_at=listed_at,
+                    attention_known=attention_known,
+                )
+            )
     written = apply_changes(conn, changes)
     if listed_at is not None:
         mark_listed(conn, listed_ids, listed_at)

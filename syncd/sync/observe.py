@@ -111,8 +111,13 @@ def plan_conversation(
     *,
     backfill: bool,
     listed_at: datetime | None = None,
+    attention_known: Mapping[str, dict[str, Any]] | None = None,
 ) -> ChangeSet:
-    """Rows and events for one observation (the caller has checked it is not stale)."""
+    """Rows and events for one observation (the caller has checked it is not stale).
+
+    ``attention_known``: stored attention items (by id) that the detail lists, wherever
+    they came from.
+    """
     changes = ChangeSet()
     if obs.detail is None:
         _plan_failed_detail(stored, obs, changes, listed_at)
@@ -164,9 +169,13 @@ def plan_conversation(
 
     items = obs.detail.get("attentionItems")
     if isinstance(items, list):
-        known_items = stored.attention_items if stored else {}
+        # Known by id, not only through this conversation: the attention pass may have
+        # stored an item before its conversation was first fetched.
+        known_items = {**(stored.attention_items if stored else {}), **(attention_known or {})}
         changes.events.extend(diff.attention_item_events(known_items, items, facts))
         for item in items:
+            if known_items.get(str(item["id"])) == item:
+                continue
             changes.add(
                 "attention_items",
                 mirror_row(tables.attention_items, item, at, workspace_id=workspace_id),

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from syncd.api import OhalloClient
-from syncd.config import Settings
+from syncd.config import Settings, secret_values
 from syncd.logging import configure_logging
 from syncd.store.engine import create_engine_for
 from syncd.store.migrate import ensure_schema
@@ -16,12 +16,9 @@ from syncd.sync.context import SyncContext
 
 def configure_for(settings: Settings) -> None:
     """Logging as the settings say, with every configured secret masked."""
-    secrets = [settings.api.token.get_secret_value()] if settings.api.token else []
-    for sink in settings.sinks:
-        signing = getattr(sink, "signing_secrets", None)
-        if signing is not None:
-            secrets.extend(signing())
-    configure_logging(settings.logging.level, settings.logging.format, secrets=secrets)
+    configure_logging(
+        settings.logging.level, settings.logging.format, secrets=secret_values(settings)
+    )
 
 
 @asynccontextmanager

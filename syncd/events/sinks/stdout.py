@@ -50,7 +50,7 @@ class StdoutSink(Sink):
     @classmethod
     def from_settings(cls, settings: StdoutSinkSettings) -> StdoutSink:
         """A sink configured by a ``type = "stdout"`` entry."""
-        return cls(settings.name)
+        return cls(settings.name, format=settings.format)
 
     async def deliver(self, batch: Sequence[OutboxEvent]) -> None:
         """Write and flush the batch.

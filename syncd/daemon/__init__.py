@@ -1,0 +1,1 @@
+"""The long-running daemon: scheduling, health and metrics, systemd integration, leases."""

@@ -1,0 +1,262 @@
+"""One running configuration of the daemon: the scheduled passes and the dispatcher.
+
+Per scope (a configured workspace, or the whole key) the hot, attention, reconcile and
+status-counts passes run on APScheduler interval triggers with jitter, never two runs of one
+job at once (``max_instances=1``, ``coalesce``). The API client's priority budget keeps a
+running backfill from starving the hot and attention passes. The dispatcher is woken as soon as
+a pass commits events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import text
+
+from syncd.clock import Clock, utc_now
+from syncd.config import Settings
+from syncd.daemon.health import Readiness
+from syncd.daemon.leases import Leases
+from syncd.daemon.metrics import Metrics
+from syncd.daemon.notify import Notifier
+from syncd.events.delivery import build_dispatcher
+from syncd.events.dispatcher import Dispatcher
+from syncd.events.sink_status import sink_status
+from syncd.sync.attention import attention_pass
+from syncd.sync.context import SyncContext
+from syncd.sync.hot import hot_pass
+from syncd.sync.reconcile import reconcile_pass
+from syncd.sync.result import PassResult
+from syncd.sync.runner import known_workspaces, reconcile_due, run_pass
+from syncd.sync.state import scope_key
+from syncd.sync.status_counts import status_counts_pass
+from syncd.sync.writer import Written
+
+log = structlog.get_logger(__name__)
+
+STREAMS = ("hot", "attention", "reconcile", "status_counts")
+
+
+def jitter_for(interval_s: float) -> float:
+    """Up to 10% of the interval, at most 30 s: spreads load without hurting freshness."""
+    return min(interval_s * 0.1, 30.0)
+
+
+class Service:
+    """The scheduled work of one configuration; ``start`` then ``stop``."""
+
+    def __init__(
+        self,
+        ctx: SyncContext,
+        *,
+        metrics: Metrics,
+        notifier: Notifier,
+        leases: Leases,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.ctx = ctx
+        self.settings: Settings = ctx.settings
+        self.metrics = metrics
+        self.notifier = notifier
+        self.leases = leases
+        self.clock = clock
+        configured = list(self.settings.sync.workspaces)
+        self.configured = configured
+        self.scopes: list[str | None] = list(configured) if configured else [None]
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.dispatcher: Dispatcher
+        self.dispatcher, broken = build_dispatcher(ctx.engine, self.settings)
+        for name, error in broken.items():
+            log.error("sink_unusable", sink=name, error=error)
+        self._dispatcher_stop = asyncio.Event()
+        self._dispatcher_task: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[object]] = set()
+        self._last_hot: dict[str, float] = {}
+        self._started = time.monotonic()
+        ctx.on_written = self._on_written
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the dispatcher, arm every job (first runs now), start the scheduler."""
+        await self.dispatcher.start()
+        self._dispatcher_task = asyncio.create_task(self.dispatcher.run(self._dispatcher_stop))
+        sync = self.settings.sync
+        now = datetime.now(tz=self.scheduler.timezone)
+        for scope in self.scopes:
+            key = scope_key(scope)
+            self._add(f"hot:{key}", sync.poll_interval_s, self._job("hot", scope, hot_pass), now)
+            self._add(
+                f"attention:{key}",
+                sync.attention_interval_s,
+                self._job("attention", scope, attention_pass),
+                now,
+            )
+            due = await self.ctx.read(
+                lambda conn, k=key: reconcile_due(conn, k, sync.reconcile_interval_s, self.ctx)  # type: ignore[misc]
+            )
+            first = now if due else now + timedelta(seconds=sync.reconcile_interval_s)
+            self._add(
+                f"reconcile:{key}",
+                sync.reconcile_interval_s,
+                self._job("reconcile", scope, reconcile_pass),
+                first,
+            )
+            self._add(
+                f"status_counts:{key}",
+                sync.status_counts_interval_s,
+                self._status_counts_job(scope),
+                now + timedelta(seconds=min(5.0, sync.poll_interval_s)),
+            )
+        interval = self.notifier.watchdog_interval_s
+        if interval:
+            self.scheduler.add_job(
+                self.notifier.watchdog,
+                IntervalTrigger(seconds=interval),
+                id="watchdog",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=now,
+            )
+        self.scheduler.start()
+
+    async def stop(self, timeout_s: float) -> None:
+        """Stop scheduling, let running passes finish (cancel them at the deadline), flush."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + timeout_s * 0.6
+        pending = {task for task in self._running if not task.done()}
+        if pending:
+            log.info("waiting_for_passes", count=len(pending))
+            _, still = await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still, timeout=timeout_s * 0.2)
+        self._dispatcher_stop.set()
+        if self._dispatcher_task is not None:
+            try:
+                await asyncio.wait_for(self._dispatcher_task, timeout=timeout_s * 0.2)
+            except TimeoutError:
+                log.warning("dispatcher_stop_timed_out")
+        await self.dispatcher.close()
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def _add(
+        self, job_id: str, interval_s: float, job: Callable[[], Awaitable[None]], first: datetime
+    ) -> None:
+        self.scheduler.add_job(
+            job,
+            IntervalTrigger(seconds=interval_s, jitter=jitter_for(interval_s)),
+            id=job_id,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(interval_s)),
+            next_run_time=first,
+        )
+
+    def _job(
+        self,
+        stream: str,
+        scope: str | None,
+        work: Callable[[SyncContext, str | None], Awaitable[PassResult]],
+    ) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:
+            await self._run(stream, scope, lambda: work(self.ctx, scope))
+
+        return job
+
+    def _status_counts_job(self, scope: str | None) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:
+            workspaces = [scope] if scope is not None else await self.ctx.read(known_workspaces)
+            for workspace in workspaces:
+                result = await self._run(
+                    "status_counts",
+                    scope,
+                    lambda w=workspace: status_counts_pass(self.ctx, w),  # type: ignore[misc]
+                    label=workspace,
+                )
+                if result is not None and result.drift:
+                    log.warning("status_count_drift", workspace=workspace, drift=result.drift)
+                    self.reconcile_now(scope)
+
+        return job
+
+    def reconcile_now(self, scope: str | None) -> None:
+        """Self-healing: run the scope's reconcile pass as soon as possible."""
+        job = self.scheduler.get_job(f"reconcile:{scope_key(scope)}")
+        if job is not None:
+            job.modify(next_run_time=datetime.now(tz=self.scheduler.timezone))
+
+    async def _run(
+        self,
+        stream: str,
+        scope: str | None,
+        work: Callable[[], Awaitable[PassResult]],
+        *,
+        label: str | None = None,
+    ) -> PassResult | None:
+        key = scope_key(scope)
+        if not await asyncio.to_thread(self.leases.owns, key):
+            log.debug("pass_skipped_not_owner", stream=stream, scope=key)
+            return None
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        started = time.monotonic()
+        try:
+            result = await run_pass(self.ctx, stream, label or scope, work)
+        finally:
+            if task is not None:
+                self._running.discard(task)
+        self.metrics.on_pass(result, time.monotonic() - started)
+        if result.ok and stream == "hot":
+            self._last_hot[key] = time.monotonic()
+        state = "ok" if result.ok else f"failed: {result.error}"
+        self.notifier.status(f"{stream} {result.scope}: {state} at {self.clock():%H:%M:%S}Z")
+        return result
+
+    def _on_written(self, written: Written) -> None:
+        self.metrics.on_written(written)
+        if written.events:
+            self.dispatcher.wake()
+
+    # -- health ----------------------------------------------------------------------------
+
+    async def readiness(self) -> Readiness:
+        """Database reachable, and every owned scope's hot pass fresh (< 3 poll intervals)."""
+        reasons: list[str] = []
+        try:
+            await asyncio.wait_for(
+                self.ctx.read(lambda conn: conn.execute(text("SELECT 1"))), timeout=5
+            )
+        except Exception as exc:
+            reasons.append(f"database unreachable: {type(exc).__name__}")
+        limit = 3 * self.settings.sync.poll_interval_s
+        now = time.monotonic()
+        owned = self.leases.held()
+        for scope in self.scopes:
+            key = scope_key(scope)
+            if owned != {"*"} and key not in owned:
+                continue  # another instance serves it
+            last = self._last_hot.get(key)
+            if last is None:
+                if now - self._started > limit:
+                    reasons.append(f"{key}: no successful hot pass since start")
+                else:
+                    reasons.append(f"{key}: starting (first hot pass not done yet)")
+            elif now - last > limit:
+                reasons.append(f"{key}: last successful hot pass {now - last:.0f}s ago")
+        return Readiness(not reasons, tuple(reasons))
+
+    async def refresh_sink_metrics(self) -> None:
+        """Backlog and dead letters per sink, for ``/metrics``."""
+        sinks = await self.ctx.read(lambda conn: sink_status(conn, self.settings))
+        self.metrics.set_sink_state(sinks)
