@@ -278,3 +278,19 @@ async def test_two_dispatchers_on_one_sink_never_move_its_position_past_an_undel
     received = set(ids(first.events)) | set(ids(second.events))
     assert received == set(sent)
     assert state(engine, "s")["position"] == max(e.seq for e in first.events + second.events)
+
+
+async def test_the_delivery_hook_counts_outcomes_for_metrics(engine: Engine) -> None:
+    sent = append_many(engine, 4)
+    sink = ScriptedSink("hook", max_batch=1, refuse=poison(sent[1]))
+    counted: dict[str, int] = {}
+
+    def on_delivery(sink_name: str, outcome: str, count: int) -> None:
+        assert sink_name == "hook"
+        counted[outcome] = counted.get(outcome, 0) + count
+
+    rule = SinkRule("hook", ordered=False, max_attempts=2)
+    clock = VirtualClock()
+    async with dispatcher(engine, (rule, sink), clock=clock, on_delivery=on_delivery) as d:
+        await run_until_idle(d, clock)
+    assert counted == {"delivered": 3, "failed": 2, "dead": 1}

@@ -70,7 +70,7 @@ async def test_a_sink_that_is_behind_holds_retention_and_status_counts_what_it_h
     )
     append(engine, [change(9, at=T0 - timedelta(days=31))])
     with engine.connect() as conn:
-        rows = {row["sink"]: row for row in sink_status(conn, settings, now=T0)}
+        rows = {row["name"]: row for row in sink_status(conn, settings, now=T0)}
     assert rows["a"]["backlog"] == 1 and rows["a"]["held_over_retention"] == 1
     assert rows["late"]["backlog"] == 3 and rows["late"]["position"] == 0
     assert "backlog 3" in describe_sink_status(rows["late"])

@@ -80,7 +80,7 @@ with open(os.environ["OUT"], "w", encoding="utf-8") as out:
         "stdin": data.decode("utf-8"),
         "argv": sys.argv[1:],
         "env": {k: v for k, v in os.environ.items() if k.startswith("SYNCD_")},
-        "parent_env": os.environ.get("SYNCD_TEST_MARKER"),
+        "parent_env": os.environ.get("OTHER_TEST_MARKER"),
     }, out)
 print("recorded", len(data))
 """
@@ -91,7 +91,8 @@ async def test_command_gets_payload_on_stdin_env_and_argv_intact(
 ) -> None:
     out = tmp_path / "out.json"
     monkeypatch.setenv("OUT", str(out))
-    monkeypatch.setenv("SYNCD_TEST_MARKER", "inherited")
+    monkeypatch.setenv("OTHER_TEST_MARKER", "inherited")
+    monkeypatch.setenv("SYNCD_API__TOKEN", "sf_live_v1_must_not_reach_hooks")
     args = ["two words", 'dq"uote', "sq'uote", "$HOME", "*", "a;b|c", ""]
     sink = CommandSink("cmd", [PY, script(tmp_path, "rec.py", RECORDER), *args])
     event = make_event()
@@ -106,6 +107,8 @@ async def test_command_gets_payload_on_stdin_env_and_argv_intact(
     assert got["env"]["SYNCD_EVENT_TYPE"] == "message.received"
     assert got["env"]["SYNCD_WORKSPACE_ID"] == "ws_1"
     assert got["parent_env"] == "inherited"
+    # syncd's own settings (the token among them) never reach a hook script
+    assert set(got["env"]) == {"SYNCD_EVENT_ID", "SYNCD_EVENT_TYPE", "SYNCD_WORKSPACE_ID"}
     [output] = [entry for entry in logs if entry["event"] == "command_output"]
     assert output["sink"] == "cmd"
     assert output["event_id"] == event.id

@@ -87,10 +87,8 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
         console.print(table)
 
 
-async def run_demo(args: argparse.Namespace) -> int:
+async def run_demo(args: argparse.Namespace, database: Path) -> int:
     """Simulator in a thread, daemon in this loop, until Ctrl-C or the duration."""
-    database = Path(args.database).resolve()
-    _remove_old(database)
     console = Console(stderr=True)
     sim = Simulator(
         SimConfig(
@@ -121,4 +119,6 @@ async def run_demo(args: argparse.Namespace) -> int:
 def demo_command(args: argparse.Namespace) -> int:
     """Entry point of ``syncd demo``."""
     configure_logging("warning")
-    return asyncio.run(run_demo(args))
+    database = Path(args.database).resolve()
+    _remove_old(database)
+    return asyncio.run(run_demo(args, database))

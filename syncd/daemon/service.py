@@ -77,6 +77,7 @@ class Service:
         self._dispatcher_stop = asyncio.Event()
         self._dispatcher_task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[object]] = set()
+        self._stopping = False
         self._last_hot: dict[str, float] = {}
         self._started = time.monotonic()
         ctx.on_written = self._on_written
@@ -117,7 +118,7 @@ class Service:
         interval = self.notifier.watchdog_interval_s
         if interval:
             self.scheduler.add_job(
-                self.notifier.watchdog,
+                self._watchdog,
                 IntervalTrigger(seconds=interval),
                 id="watchdog",
                 max_instances=1,
@@ -128,9 +129,12 @@ class Service:
 
     async def stop(self, timeout_s: float) -> None:
         """Stop scheduling, let running passes finish (cancel them at the deadline), flush."""
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
         deadline = time.monotonic() + timeout_s * 0.6
+        self._stopping = True
+        if self.scheduler.running:
+            # Paused, not shut down: APScheduler's asyncio executor cancels the running jobs
+            # on shutdown, which would cut every pass short instead of letting it finish.
+            self.scheduler.pause()
         pending = {task for task in self._running if not task.done()}
         if pending:
             log.info("waiting_for_passes", count=len(pending))
@@ -138,7 +142,10 @@ class Service:
             for task in still:
                 task.cancel()
             if still:
+                log.warning("passes_cancelled_at_shutdown", count=len(still))
                 await asyncio.wait(still, timeout=timeout_s * 0.2)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         self._dispatcher_stop.set()
         if self._dispatcher_task is not None:
             try:
@@ -171,7 +178,40 @@ class Service:
         async def job() -> None:
             await self._run(stream, scope, lambda: work(self.ctx, scope))
 
-        return job
+        return self._tracked(stream, scope, job)
+
+    def _tracked(
+        self, stream: str, scope: str | None, job: Callable[[], Awaitable[None]]
+    ) -> Callable[[], Awaitable[None]]:
+        """The job, known to ``stop`` from its first await to its end.
+
+        A job cancelled at the shutdown deadline ends quietly (its transaction rolled back or
+        committed, the reconcile checkpoint tells where to resume): no traceback from the
+        scheduler for an expected outcome.
+        """
+
+        async def tracked() -> None:
+            if self._stopping:
+                return
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
+            try:
+                await job()
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise
+                log.warning("pass_cancelled_at_shutdown", stream=stream, scope=scope_key(scope))
+            finally:
+                if task is not None:
+                    self._running.discard(task)
+
+        return tracked
+
+    async def _watchdog(self) -> None:
+        # A coroutine, so it runs on the event loop: the ping proves the loop is alive (a plain
+        # function would run in the thread pool, and stall when the pool is busy).
+        self.notifier.watchdog()
 
     def _status_counts_job(self, scope: str | None) -> Callable[[], Awaitable[None]]:
         async def job() -> None:
@@ -187,7 +227,7 @@ class Service:
                     log.warning("status_count_drift", workspace=workspace, drift=result.drift)
                     self.reconcile_now(scope)
 
-        return job
+        return self._tracked("status_counts", scope, job)
 
     def reconcile_now(self, scope: str | None) -> None:
         """Self-healing: run the scope's reconcile pass as soon as possible."""
@@ -207,15 +247,15 @@ class Service:
         if not await asyncio.to_thread(self.leases.owns, key):
             log.debug("pass_skipped_not_owner", stream=stream, scope=key)
             return None
-        task = asyncio.current_task()
-        if task is not None:
-            self._running.add(task)
+        if self._stopping:
+            return None
+        # Start and end of every pass, at debug level: shows which instance ran what, when.
+        log.debug("pass_started", stream=stream, scope=key, workspace=label)
         started = time.monotonic()
         try:
             result = await run_pass(self.ctx, stream, label or scope, work)
         finally:
-            if task is not None:
-                self._running.discard(task)
+            log.debug("pass_finished", stream=stream, scope=key, workspace=label)
         self.metrics.on_pass(result, time.monotonic() - started)
         if result.ok and stream == "hot":
             self._last_hot[key] = time.monotonic()

@@ -164,7 +164,7 @@ async def _deliver(engine: Engine, settings: Settings, name: str) -> int:
 
     def status() -> dict[str, object]:
         with engine.execution_options(**DEFERRED).connect() as conn, conn.begin():
-            return next(s for s in sink_status(conn, settings) if s["sink"] == name)
+            return next(s for s in sink_status(conn, settings) if s["name"] == name)
 
     found = await asyncio.to_thread(status)
     print(f"{LABEL:<14} {name}: {describe_delivery(reports[name].delivered, found)}")

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from syncd.clock import Clock, utc_now
 from syncd.config import Settings
 from syncd.errors import SyncdError
-from syncd.events.dispatcher import Dispatcher
+from syncd.events.dispatcher import DeliveryHook, Dispatcher
 from syncd.events.report import SinkReport
 from syncd.events.rules import SinkRule
 from syncd.events.sink_status import describe_delivery, sink_status
@@ -35,6 +35,7 @@ def build_dispatcher(
     only: str | None = None,
     clock: Clock = utc_now,
     rng: random.Random | None = None,
+    on_delivery: DeliveryHook | None = None,
 ) -> tuple[Dispatcher, dict[str, str]]:
     """A dispatcher for the configured sinks (or sink ``only``), and the sinks it could not build.
 
@@ -57,6 +58,7 @@ def build_dispatcher(
         rng=rng,
         retention_days=settings.events.retention_days,
         retained_for=[entry.name for entry in settings.sinks],
+        on_delivery=on_delivery,
     )
     return dispatcher, broken
 
@@ -82,7 +84,7 @@ async def deliver_after_sync(ctx: SyncContext) -> dict[str, SinkReport]:
         print(f"{LABEL:<14} FAILED: {exc}")
         return reports
     for status in statuses:
-        name = status["sink"]
+        name = status["name"]
         if name in broken:
             print(f"{LABEL:<14} {name}: not built: {broken[name]}")
             continue

@@ -42,6 +42,8 @@ from syncd.store.engine import DEFERRED
 log = structlog.get_logger(__name__)
 
 P = ParamSpec("P")
+DeliveryHook = Callable[[str, str, int], None]
+"""Called with (sink, outcome, count) for ``delivered``, ``failed`` and ``dead`` (metrics)."""
 T = TypeVar("T")
 
 FETCH_SIZE = 500
@@ -80,12 +82,14 @@ class Dispatcher:
         commit_every: int = COMMIT_EVERY,
         retention_days: float | None = None,
         retained_for: Sequence[str] = (),
+        on_delivery: DeliveryHook | None = None,
     ) -> None:
         names = [rule.name for rule, _ in sinks]
         if len(set(names)) != len(names):
             raise ValueError("sink names must be unique")
         self._engine = engine
         self._lanes = [_Lane(rule, sink) for rule, sink in sinks]
+        self._names = names
         self._clock = clock
         self._backoff = backoff
         self._rng = rng or random.Random()
@@ -94,6 +98,7 @@ class Dispatcher:
         self._retention_days = retention_days
         # Every configured sink holds retention, also one that could not be built.
         self._retained_for = list(retained_for) or names
+        self._on_delivery = on_delivery
         self._stopping = False
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -146,7 +151,7 @@ class Dispatcher:
 
     async def next_due(self) -> datetime | None:
         """When the earliest pending delivery is due (None: every sink is caught up or disabled)."""
-        return await self._read(self._next_due, self._clock())
+        return await self._read(ledger.next_due, self._names, self._clock())
 
     async def drain(
         self,
@@ -262,6 +267,7 @@ class Dispatcher:
                 log.warning("sink_position_moved_elsewhere", sink=name, expected=committed)
                 return False
             report.delivered += len(done)
+            self._count(name, "delivered", len(done))
             committed, done = cursor, []
             return True
 
@@ -307,6 +313,7 @@ class Dispatcher:
         report.failed_attempts += 1
         report.last_error = error
         now = at()
+        self._count(name, "failed", 1)
         if isinstance(exc, SinkGone):
             await self._write(
                 ledger.record_gone, name, position=position, head=head, attempt=attempt,
@@ -323,6 +330,7 @@ class Dispatcher:
             if not dead:
                 return None, 0
             report.dead += 1
+            self._count(name, "dead", 1)
             log.warning("event_dead_lettered", sink=name, event_id=head.id, attempts=attempt)
             return head.seq, 0
         delay = self._backoff.delay(attempt, retry_after=retry_after, rng=self._rng)
@@ -362,6 +370,7 @@ class Dispatcher:
                 report.failed_attempts += 1
                 report.last_error = error
                 now = at()
+                self._count(name, "failed", 1)
                 if isinstance(exc, SinkGone):
                     await self._write(ledger.disable, name, error=error, now=now)
                     report.disabled = True
@@ -372,31 +381,24 @@ class Dispatcher:
                     next_at = now + timedelta(seconds=delay)
                 else:
                     report.dead += 1
+                    self._count(name, "dead", 1)
                 await self._write(
                     ledger.finish_replay, name, replay, attempt=attempt, now=now, error=error,
                     next_attempt_at=next_at,
                 )  # fmt: skip
             else:
                 report.delivered += 1
+                self._count(name, "delivered", 1)
                 await self._write(ledger.finish_replay, name, replay, attempt=attempt, now=at())
 
-    # --- database ---------------------------------------------------------------------------
+    def _count(self, sink: str, outcome: str, count: int) -> None:
+        if self._on_delivery is not None and count:
+            try:
+                self._on_delivery(sink, outcome, count)
+            except Exception as exc:  # metrics must never break delivery
+                log.warning("delivery_hook_failed", error=_describe(exc))
 
-    def _next_due(self, conn: Connection, now: datetime) -> datetime | None:
-        newest = ledger.last_seq(conn)
-        states = ledger.read_states(conn)
-        due: datetime | None = None
-        for lane in self._lanes:
-            state = states.get(lane.rule.name) or ledger.SinkState(lane.rule.name)
-            if state.disabled_at is not None:
-                continue
-            candidates = [ledger.next_replay_at(conn, lane.rule.name)]
-            if newest > state.position:
-                candidates.append(state.next_attempt_at or now)
-            for candidate in candidates:
-                if candidate is not None and (due is None or candidate < due):
-                    due = candidate
-        return due
+    # --- database ---------------------------------------------------------------------------
 
     async def _read(
         self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs

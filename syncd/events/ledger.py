@@ -323,6 +323,28 @@ def next_replay_at(conn: Connection, name: str) -> datetime | None:
     return found
 
 
+def next_due(conn: Connection, names: Sequence[str], now: datetime) -> datetime | None:
+    """When the earliest pending delivery of the named sinks is due (None: nothing pending).
+
+    Due means: an enabled sink has events after its position (at ``next_attempt_at`` when its
+    head is failing, else now), or a queued dead letter's next attempt.
+    """
+    newest = last_seq(conn)
+    states = read_states(conn)
+    due: datetime | None = None
+    for name in names:
+        state = states.get(name) or SinkState(name)
+        if state.disabled_at is not None:
+            continue
+        candidates = [next_replay_at(conn, name)]
+        if newest > state.position:
+            candidates.append(state.next_attempt_at or now)
+        for candidate in candidates:
+            if candidate is not None and (due is None or candidate < due):
+                due = candidate
+    return due
+
+
 def _since(now: datetime) -> ColumnElement[datetime]:
     """``failing_since`` kept when already set, else ``now``."""
     return func.coalesce(sink_state.c.failing_since, literal(now, UTCDateTime()))

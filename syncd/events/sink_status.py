@@ -21,7 +21,7 @@ def sink_status(
 ) -> list[dict[str, Any]]:
     """One dict per configured sink, in config order.
 
-    Keys: ``sink``, ``type``, ``ordered``, ``position`` (last seq acknowledged or passed over),
+    Keys: ``name``, ``type``, ``ordered``, ``position`` (last seq acknowledged or passed over),
     ``last_seq`` (newest event), ``backlog`` (events after the position the sink wants),
     ``dead_letters``, ``replays_queued``, ``head_attempts``, ``next_attempt_at``, ``last_error``,
     ``failing_since``, ``stuck`` (an ordered sink past ``max_attempts``), ``disabled``,
@@ -39,7 +39,7 @@ def sink_status(
         state = states.get(rule.name) or SinkState(rule.name)
         result.append(
             {
-                "sink": rule.name,
+                "name": rule.name,
                 "type": entry.type,
                 "ordered": rule.ordered,
                 "position": state.position,

@@ -12,7 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import structlog
 
@@ -28,6 +28,12 @@ ERROR_TAIL_CHARS = 500
 KILL_GRACE_S = 2.0
 # SIGKILL to the group ends the command at once; this only bounds waiting for the child watcher.
 REAP_TIMEOUT_S = 5.0
+
+
+def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The parent's environment minus syncd's own settings (the API token, database URL and
+    webhook secrets travel as ``SYNCD_*`` variables and must not reach a hook script)."""
+    return {key: value for key, value in environ.items() if not key.startswith("SYNCD_")}
 
 
 class CommandSink(Sink):
@@ -58,7 +64,7 @@ class CommandSink(Sink):
 
     async def _run(self, event: OutboxEvent) -> None:
         env = {
-            **os.environ,
+            **child_environment(os.environ),
             "SYNCD_EVENT_ID": event.id,
             "SYNCD_EVENT_TYPE": event.type,
             "SYNCD_WORKSPACE_ID": event.workspace_id or "",
