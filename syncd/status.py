@@ -84,7 +84,9 @@ def render_text(status: dict[str, Any]) -> str:
             extra += f", {entry['malformed_rows_skipped']} malformed rows skipped"
         lines.append(f"  {entry['workspace']:<24} {entry['stream']:<14} {lag}{extra}; {state}")
     if status["detail_retries_pending"]:
-        lines.append(f"  conversations waiting for a detail retry: {status['detail_retries_pending']}")
+        lines.append(
+            f"  conversations waiting for a detail retry: {status['detail_retries_pending']}"
+        )
     outbox = status["outbox"]
     lines.append(f"outbox: {outbox['events']} events stored, last seq {outbox['last_seq']}")
     lines.append("sinks:")

@@ -38,7 +38,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool, QueuePool
 
-from syncd.store.engine import create_engine_for
+from syncd.store.engine import create_engine_for, create_private_file
 from syncd.store.migrate import upgrade
 
 POSTGRES_URL_ENV = "SYNCD_TEST_POSTGRES_URL"
@@ -168,6 +168,18 @@ def postgres_template(postgres_admin: Engine, postgres_admin_url: URL) -> Iterat
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session, copied for each test (fast)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "syncd.db"
+    engine = create_engine_for(f"sqlite:///{path}")
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()  # the last connection checkpoints the WAL into the file
+    return path
+
+
 @contextlib.contextmanager
 def _postgres_database(admin: Engine, admin_url: URL, template: str | None) -> Iterator[str]:
     """A uniquely named database for one test, dropped (with any leftover session) after it."""
@@ -202,13 +214,10 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """URL of a fresh database migrated to head: run the test on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'mirror' / 'syncd.db'}"
-        engine = create_engine_for(url)
-        try:
-            upgrade(engine)
-        finally:
-            engine.dispose()
-        yield url
+        path = tmp_path / "mirror" / "syncd.db"
+        create_private_file(path)  # 0600 in a 0700 directory, as create_engine_for makes it
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
     admin = request.getfixturevalue("postgres_admin")
     admin_url = request.getfixturevalue("postgres_admin_url")

@@ -199,11 +199,19 @@ def events_after(engine: Engine, count: int) -> list[dict[str, Any]]:
     return events(engine)[count:]
 
 
-def conversation(engine: Engine, conversation_id: str) -> dict[str, Any] | None:
+def find_conversation(engine: Engine, conversation_id: str) -> dict[str, Any] | None:
+    """The mirror's row of a conversation, or None."""
     c = tables.conversations
     with engine.connect() as conn:
         row = conn.execute(select(c).where(c.c.id == conversation_id)).mappings().first()
     return dict(row) if row is not None else None
+
+
+def conversation(engine: Engine, conversation_id: str) -> dict[str, Any]:
+    """The mirror's row of a conversation that must be there."""
+    row = find_conversation(engine, conversation_id)
+    assert row is not None, f"conversation {conversation_id} is not in the mirror"
+    return row
 
 
 def count_rows(engine: Engine, table: str, **where: Any) -> int:

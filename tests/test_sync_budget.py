@@ -29,16 +29,15 @@ from sync_support import (
 )
 
 from syncd.sim import SimConfig, SimServer, Simulator
+from syncd.sim.config import ListOrder
 from syncd.sync.session import open_sync
 
 UNKNOWN_STATUS = "snoozed"  # not documented: counts as non-terminal, so it gets a list of its own
 
 
-def budget_simulator(order: str) -> Simulator:
+def budget_simulator(order: ListOrder) -> Simulator:
     """Two workspaces; more than one page of ``open`` over the whole key; an unknown status."""
-    sim = Simulator(
-        SimConfig(seed=5, conversations=130, messages_per_conversation=3, order=order)  # type: ignore[arg-type]
-    )
+    sim = Simulator(SimConfig(seed=5, conversations=130, messages_per_conversation=3, order=order))
     others = [
         cid for status in (*TERMINAL, "awaiting_contact") for cid in conversations_in(sim, status)
     ]
@@ -131,8 +130,7 @@ async def test_one_changed_conversation_adds_at_most_two_requests(
 
         server.reset_counts()
         await sync(ctx)
-        assert server.request_counts == idle_cost(sim, []), "idle again after the changes"
-    print(f"requests beyond the idle budget: {extra}")
+        assert server.request_counts == idle_cost(sim, []), f"idle again after {extra}"
 
 
 async def test_a_conversation_with_an_unsettled_attachment_is_reread_until_it_settles(

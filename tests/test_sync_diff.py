@@ -99,9 +99,7 @@ def test_only_unknown_messages_get_events_and_carry_the_conversation_id() -> Non
 
 def test_attention_item_resolution_and_update() -> None:
     old = {"id": "a1", "status": "open", "type": "escalation"}
-    resolved = diff.attention_item_events(
-        {"a1": old}, [{**old, "status": "resolved"}], FACTS
-    )
+    resolved = diff.attention_item_events({"a1": old}, [{**old, "status": "resolved"}], FACTS)
     assert [e.type for e in resolved] == ["attention_item.resolved"]
     acknowledged = diff.attention_item_events(
         {"a1": old}, [{**old, "status": "acknowledged"}], FACTS
@@ -123,8 +121,17 @@ def test_status_counts_event_only_for_moved_counts() -> None:
 
 values = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=3))
 keys = st.sampled_from(
-    ["status", "lastMessageAt", "lastMessagePreview", "lastActivityAt", "updatedAt", "outcome",
-     "stateSummary", "humanManaged", "newField"]
+    [
+        "status",
+        "lastMessageAt",
+        "lastMessagePreview",
+        "lastActivityAt",
+        "updatedAt",
+        "outcome",
+        "stateSummary",
+        "humanManaged",
+        "newField",
+    ]
 )
 conversations = st.dictionaries(keys, values).map(lambda d: {"id": "c1", **d})
 
@@ -147,7 +154,8 @@ def test_at_most_one_event_carrying_exactly_the_changed_fields(
         assert before == old.get(key) and after == new.get(key)
     if "status" in moved:
         expected = (
-            "conversation.resolved" if new.get("status") == "resolved"
+            "conversation.resolved"
+            if new.get("status") == "resolved"
             else "conversation.status_changed"
         )
     else:
@@ -174,11 +182,16 @@ def observation(**detail: Any) -> ConversationObservation:
     return ConversationObservation(
         conversation_id="c1",
         observed_at=NOW,
-        list_row={k: BASE[k] for k in ("id", "workspaceId", "status", "lastMessageAt",
-                                        "lastMessagePreview")},
+        list_row={
+            k: BASE[k]
+            for k in ("id", "workspaceId", "status", "lastMessageAt", "lastMessagePreview")
+        },
         fingerprint="f2",
-        detail={k: BASE[k] for k in ("id", "workspaceId", "status", "lastActivityAt",
-                                     "updatedAt", "stateSummary")} | detail,
+        detail={
+            k: BASE[k]
+            for k in ("id", "workspaceId", "status", "lastActivityAt", "updatedAt", "stateSummary")
+        }
+        | detail,
         messages=[{"id": "m1", "direction": "inbound"}],
         attachments=[],
     )

@@ -23,6 +23,8 @@ from sync_support import (
     event_count,
     events,
     events_after,
+    find_conversation,
+    idle_cost,
     make_settings,
     run_syncd,
     settle_attachments,
@@ -87,8 +89,8 @@ def test_a_malformed_row_is_logged_skipped_and_picked_up_once_fixed(
     assert skipped_rows(engine, "hot") == 2
 
     # The rest synced; the two broken rows are not in the mirror as conversations.
-    assert conversation(engine, bad_date) is None
-    assert conversation(engine, no_id) is None
+    assert find_conversation(engine, bad_date) is None
+    assert find_conversation(engine, no_id) is None
     assert count_rows(engine, "conversations") == 58
     created = {e["subject_id"] for e in events(engine) if e["type"] == "conversation.created"}
     assert len(created) == 58
@@ -109,7 +111,6 @@ def test_a_malformed_row_is_logged_skipped_and_picked_up_once_fixed(
     assert not any(e["backfill"] for e in new)
     for cid in (bad_date, no_id):
         row = conversation(engine, cid)
-        assert row is not None
         assert row["fingerprint"]
         assert row["detail_error"] is None
         assert count_rows(engine, "messages", conversation_id=cid) == len(sim.messages(cid))
@@ -173,3 +174,21 @@ async def test_a_broken_detail_of_a_resolved_conversation_is_retried_on_the_next
         assert conversation(engine, cid)["detail_error"] is None
         told = events_after(engine, seen)
         assert types_of(e for e in told if e["subject_id"] == message_id) == {"message.received": 1}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug (reported to the lead): the status-count drift a row that stays "
+    "malformed causes triggers a full reconcile on every pass, which can never heal it",
+)
+async def test_a_row_that_stays_malformed_costs_no_reconcile_on_every_pass(
+    server: SimServer, db_url: str, engine: Engine, isolated_config: Path
+) -> None:
+    sim = server.simulator
+    sim.set_malformed(conversations_in(sim, "open")[0], True, kind="bad_date")
+    async with open_sync(make_settings(server.base_url, db_url)) as ctx:
+        await sync(ctx)  # the backfill (and the one reconcile the drift may ask for)
+        server.reset_counts()
+        results = await sync(ctx)
+    assert [r.stream for r in results if r.stream == "reconcile"] == []
+    assert server.request_counts == idle_cost(sim, [])

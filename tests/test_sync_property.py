@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, select
 
 from syncd.config import Settings
-from syncd.sim import Simulator, SimConfig, SimServer
+from syncd.sim import SimConfig, SimServer, Simulator
 from syncd.sim import render as sim_render
 from syncd.store import tables
 from syncd.store.engine import create_engine_for
@@ -129,7 +129,8 @@ def assert_mirror_equals_truth(engine: Engine, sim: Simulator) -> None:
     }
     assert live_attachments == want.attachments
     live_attention = {
-        aid: raw for aid, raw in have.attention.items()
+        aid: raw
+        for aid, raw in have.attention.items()
         if raw.get("conversationId") not in have.deleted
     }
     assert live_attention == want.attention
@@ -170,8 +171,10 @@ def expected_events(before: Snapshot, after: Snapshot) -> Counter[tuple[str, str
         if not moved:
             continue
         if "status" in moved:
-            kind = "conversation.resolved" if now["status"] == "resolved" else (
-                "conversation.status_changed"
+            kind = (
+                "conversation.resolved"
+                if now["status"] == "resolved"
+                else ("conversation.status_changed")
             )
         elif moved <= BUMP and cid in new_message_conversations:
             continue
@@ -214,17 +217,24 @@ def read_events(engine: Engine, after_seq: int) -> list[dict[str, Any]]:
 # -- mutations --------------------------------------------------------------------------------
 
 mutation = st.one_of(
-    st.tuples(st.just("new_conversation"), st.integers(0, 1), st.sampled_from(
-        ["email", "chat", "voice", "sms", "whatsapp"])),
-    st.tuples(st.just("message"), st.integers(0, 99), st.sampled_from(
-        ["inbound", "outbound", "ai"])),
+    st.tuples(
+        st.just("new_conversation"),
+        st.integers(0, 1),
+        st.sampled_from(["email", "chat", "voice", "sms", "whatsapp"]),
+    ),
+    st.tuples(
+        st.just("message"), st.integers(0, 99), st.sampled_from(["inbound", "outbound", "ai"])
+    ),
     st.tuples(st.just("status"), st.integers(0, 99), st.sampled_from(STATUSES), st.booleans()),
     st.tuples(st.just("take_over"), st.integers(0, 99)),
     st.tuples(st.just("release"), st.integers(0, 99)),
     st.tuples(st.just("attachment"), st.integers(0, 99)),
     st.tuples(st.just("attachment_ready"), st.integers(0, 99)),
-    st.tuples(st.just("raise_attention"), st.integers(0, 99), st.sampled_from(
-        ["mcp_failure", "escalation", "approval_gate", "human_requested"])),
+    st.tuples(
+        st.just("raise_attention"),
+        st.integers(0, 99),
+        st.sampled_from(["mcp_failure", "escalation", "approval_gate", "human_requested"]),
+    ),
     st.tuples(st.just("resolve_attention"), st.integers(0, 99)),
     st.tuples(st.just("delete"), st.integers(0, 99)),
 )
@@ -242,7 +252,8 @@ def apply(sim: Simulator, op: tuple[Any, ...]) -> bool:
         with sim.lock:
             if kind == "attachment_ready":
                 pending = sorted(
-                    a.id for a in sim.world.attachments.values()
+                    a.id
+                    for a in sim.world.attachments.values()
                     if a.status in ("pending", "processing") and a.conversation_id in live
                 )
                 if pending:
@@ -260,7 +271,9 @@ def apply(sim: Simulator, op: tuple[Any, ...]) -> bool:
     if kind == "message":
         voice = conversation.channel_type == "voice"
         if op[2] == "ai" or (voice and op[2] == "outbound"):
-            sim.add_message(cid, "inbound" if voice else "outbound", speaker="ai" if voice else None)
+            sim.add_message(
+                cid, "inbound" if voice else "outbound", speaker="ai" if voice else None
+            )
         else:
             sim.add_message(cid, op[2], speaker="caller" if voice else None)
     elif kind == "status":
@@ -270,8 +283,9 @@ def apply(sim: Simulator, op: tuple[Any, ...]) -> bool:
     elif kind == "release":
         sim.release(cid)
     elif kind == "attachment":
-        sim.add_message(cid, "inbound", speaker="caller" if conversation.channel_type == "voice"
-                        else None)
+        sim.add_message(
+            cid, "inbound", speaker="caller" if conversation.channel_type == "voice" else None
+        )
         sim.add_attachment(cid)
     elif kind == "raise_attention":
         sim.raise_attention_item(cid, op[2])
@@ -279,8 +293,11 @@ def apply(sim: Simulator, op: tuple[Any, ...]) -> bool:
         sim.delete_conversation(cid)
         return was_terminal
     still_terminal = sim.conversation(cid).status in TERMINAL
-    return was_terminal and still_terminal and kind in ("message", "status", "take_over",
-                                                        "release", "attachment")
+    return (
+        was_terminal
+        and still_terminal
+        and kind in ("message", "status", "take_over", "release", "attachment")
+    )
 
 
 def reset(engine: Engine) -> None:
@@ -306,13 +323,24 @@ def test_mirror_tracks_the_simulator_and_events_tell_every_change(
     engine = create_engine_for(db_url)
     try:
         reset(engine)
-        sim = Simulator(SimConfig(seed=seed, workspaces=2, conversations=10,
-                                  messages_per_conversation=3, order=order,  # type: ignore[arg-type]
-                                  detail_missing_rate=0.0))
+        sim = Simulator(
+            SimConfig(
+                seed=seed,
+                workspaces=2,
+                conversations=10,
+                messages_per_conversation=3,
+                order=order,  # type: ignore[arg-type]
+                detail_missing_rate=0.0,
+            )
+        )
         with SimServer(sim) as server:
             config = Settings(
-                api={"base_url": server.base_url, "token": "sf_test_v1_property",
-                     "max_requests_per_s": 10_000, "max_attempts": 2},
+                api={
+                    "base_url": server.base_url,
+                    "token": "sf_test_v1_property",
+                    "max_requests_per_s": 10_000,
+                    "max_attempts": 2,
+                },
                 database={"url": db_url},
                 sync={"workspaces": sim.workspace_ids() if configured else []},
             )

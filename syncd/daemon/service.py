@@ -71,7 +71,9 @@ class Service:
         self.scopes: list[str | None] = list(configured) if configured else [None]
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.dispatcher: Dispatcher
-        self.dispatcher, broken = build_dispatcher(ctx.engine, self.settings)
+        self.dispatcher, broken = build_dispatcher(
+            ctx.engine, self.settings, on_delivery=metrics.on_delivery
+        )
         for name, error in broken.items():
             log.error("sink_unusable", sink=name, error=error)
         self._dispatcher_stop = asyncio.Event()

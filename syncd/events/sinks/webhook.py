@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
@@ -124,11 +125,15 @@ class WebhookSink(Sink):
     async def start(self) -> None:
         """Open the HTTP client (connection pool); TLS verified, redirects never followed."""
         if self._client is None:
+            # Small requests, one at a time per receiver: Nagle's delay would dominate.
+            transport = self._transport or httpx.AsyncHTTPTransport(
+                verify=True, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+            )
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self._timeout_s),
                 follow_redirects=False,
                 verify=True,
-                transport=self._transport,
+                transport=transport,
                 headers={"user-agent": f"syncd/{__version__}"},
             )
 
