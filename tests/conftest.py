@@ -4,7 +4,8 @@
 fresh PostgreSQL database, both migrated to head. PostgreSQL is a throwaway server started
 once per session (``initdb`` in a private temp dir, a free loopback port), or the server named
 by ``$SYNCD_TEST_POSTGRES_URL`` (a role allowed to CREATE DATABASE). Missing server binaries
-fail the PostgreSQL tests loudly: CI must run them (scripts/test installs the binaries).
+fail the PostgreSQL tests loudly: CI must run them (scripts/test installs the binaries). A
+janitor process stops the server and removes its files even if the session is killed.
 
     def test_something(engine):                  # a migrated Engine, leak-checked
         with engine.begin() as conn: ...
@@ -15,6 +16,8 @@ fail the PostgreSQL tests loudly: CI must run them (scripts/test installs the bi
 Helpers importable from tests (``from conftest import SYNCD, subprocess_env``): ``SYNCD``, the
 argv prefix of this checkout's CLI, and ``subprocess_env(url)``.
 
+Also: ``empty_db_url`` (a fresh database with no tables, both kinds) and ``isolated_config``
+(in-process ``load_settings()`` sees no syncd.toml and no SYNCD_* variables).
 ``-m "not postgres"`` deselects the PostgreSQL half.
 """
 
@@ -83,6 +86,16 @@ def _free_port() -> int:
         return port
 
 
+# Stops the server and removes its directory once its stdin closes: when the fixture is done,
+# or when the test session dies without running finalizers (SIGKILL, a CI timeout's SIGTERM).
+_JANITOR = """
+import shutil, subprocess, sys
+sys.stdin.buffer.read()
+subprocess.run(sys.argv[2:], capture_output=True, check=False)
+shutil.rmtree(sys.argv[1], ignore_errors=True)
+"""
+
+
 @contextlib.contextmanager
 def _throwaway_postgres() -> Iterator[URL]:
     """Run a private PostgreSQL server (trust auth, loopback, fsync off) for as long as needed."""
@@ -94,6 +107,12 @@ def _throwaway_postgres() -> Iterator[URL]:
         os.chown(base, postgres.pw_uid, postgres.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
     data, log = base / "data", base / "server.log"
+    stop = [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
+    janitor = subprocess.Popen(
+        [sys.executable, "-c", _JANITOR, str(base), *stop],
+        stdin=subprocess.PIPE,
+        start_new_session=True,  # not hit by the Ctrl-C meant for pytest
+    )
 
     def run(*argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -117,18 +136,14 @@ def _throwaway_postgres() -> Iterator[URL]:
             server_log = log.read_text() if log.exists() else ""
             pytest.fail(f"pg_ctl start failed:\n{start.stdout}{start.stderr}\n{server_log}",
                         pytrace=False)  # fmt: skip
-        try:
-            yield URL.create(
-                "postgresql+psycopg",
-                username="postgres",
-                host="127.0.0.1",
-                port=port,
-                database="postgres",
-            )
-        finally:
-            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        yield URL.create(
+            "postgresql+psycopg", username="postgres", host="127.0.0.1", port=port,
+            database="postgres",
+        )  # fmt: skip
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        assert janitor.stdin is not None
+        janitor.stdin.close()
+        janitor.wait(timeout=120)
 
 
 @pytest.fixture(scope="session")

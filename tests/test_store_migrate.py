@@ -10,7 +10,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from conftest import SYNCD, subprocess_env
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from syncd.config import load_settings
 from syncd.errors import StoreError
@@ -140,3 +140,26 @@ def test_ensure_schema_refuses_an_unmigrated_database_when_auto_migrate_is_off(
     settings = load_settings(None, database={"url": empty_db_url, "auto_migrate": False})
     with pytest.raises(StoreError, match="syncd db upgrade"):
         ensure_schema(settings)
+
+
+def test_a_database_from_a_newer_syncd_is_reported_not_migrated(
+    db_url: str, tmp_path: Path
+) -> None:
+    engine = create_engine_for(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        with pytest.raises(StoreError, match="9999"):
+            upgrade(engine)
+    finally:
+        engine.dispose()
+    result = subprocess.run(
+        [*SYNCD, "db", "current"],
+        env=subprocess_env(db_url),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "revision 9999, unknown to this syncd" in result.stdout

@@ -33,7 +33,9 @@ from syncd.store import tables
 
 CONVERSATIONS = 250  # pages of 100, 100 and 50
 PAGES = 3
-LATENCY_MS = 20.0  # a page takes a few hundred ms: far longer than the poll below takes to react
+# With 16 requests in flight, even the last page (50 details, 50 attachment lists) takes 300 ms or
+# more: far longer than the poll below takes to notice a commit and kill.
+LATENCY_MS = 50.0
 
 
 def simulator(latency_ms: float = 0.0) -> Simulator:
@@ -130,12 +132,25 @@ def test_a_killed_backfill_resumes_and_ends_identical_to_an_uninterrupted_one(
         state = reconcile_state(engine)
         assert state["pass_started_at"] is not None, "killed in the middle of the walk"
         assert state["last_success_at"] is None
-        assert page * 100 <= conversations_stored(engine) < CONVERSATIONS
+        stored = conversations_stored(engine)
+        assert page * 100 <= stored < CONVERSATIONS
+        assert stored % 100 == 0, "a page's rows are committed together"
 
         sim.faults.latency_ms = 0.0
+        server.reset_counts()
         resumed = run_syncd(["sync"], env, tmp_path)
         assert resumed.returncode == 0, resumed.stderr
         assert '"reconcile_resumed"' in resumed.stderr
+        # From the checkpoint on: the pages not committed yet, the details not fetched yet.
+        walked = [
+            r
+            for r in server.request_log
+            if r.route == "list_conversations"
+            and "status=" not in r.path
+            and "contactId=" not in r.path
+        ]
+        assert len(walked) == PAGES - stored // 100
+        assert server.request_counts["get_conversation"] == CONVERSATIONS - stored
 
     actual = outcome(engine)
     assert actual.events == expected.events

@@ -34,7 +34,7 @@ from syncd.sync.hot import hot_pass
 from syncd.sync.reconcile import reconcile_pass
 from syncd.sync.result import PassResult
 from syncd.sync.runner import known_workspaces, reconcile_due, run_pass
-from syncd.sync.state import scope_key
+from syncd.sync.state import StreamState, read_state, scope_key
 from syncd.sync.status_counts import status_counts_pass
 from syncd.sync.writer import Written
 
@@ -46,6 +46,16 @@ STREAMS = ("hot", "attention", "reconcile", "status_counts")
 def jitter_for(interval_s: float) -> float:
     """Up to 10% of the interval, at most 30 s: spreads load without hurting freshness."""
     return min(interval_s * 0.1, 30.0)
+
+
+def first_reconcile(state: StreamState, interval_s: float, now: datetime) -> datetime:
+    """When a starting daemon runs a scope's reconcile first: now when it never completed or
+    was interrupted, else one interval after the last complete one (restarts more frequent than
+    the interval must not postpone it for ever)."""
+    last = state.last_success_at
+    if state.pass_started_at is not None or last is None:
+        return now
+    return max(now, last + timedelta(seconds=interval_s))
 
 
 class Service:
@@ -80,6 +90,8 @@ class Service:
         self._dispatcher_task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[object]] = set()
         self._stopping = False
+        self._active: set[tuple[str, str]] = set()  # (stream, scope) of the running passes
+        self._standby: set[str] = set()  # scopes another instance owned at our last try
         self._last_hot: dict[str, float] = {}
         self._started = time.monotonic()
         ctx.on_written = self._on_written
@@ -101,15 +113,14 @@ class Service:
                 self._job("attention", scope, attention_pass),
                 now,
             )
-            due = await self.ctx.read(
-                lambda conn, k=key: reconcile_due(conn, k, sync.reconcile_interval_s, self.ctx)  # type: ignore[misc]
+            state = await self.ctx.read(
+                lambda conn, k=key: read_state(conn, k, "reconcile")  # type: ignore[misc]
             )
-            first = now if due else now + timedelta(seconds=sync.reconcile_interval_s)
             self._add(
                 f"reconcile:{key}",
                 sync.reconcile_interval_s,
                 self._job("reconcile", scope, reconcile_pass),
-                first,
+                first_reconcile(state, sync.reconcile_interval_s, now),
             )
             self._add(
                 f"status_counts:{key}",
@@ -165,6 +176,7 @@ class Service:
             job,
             IntervalTrigger(seconds=interval_s, jitter=jitter_for(interval_s)),
             id=job_id,
+            name=job_id,
             max_instances=1,
             coalesce=True,
             misfire_grace_time=max(1, int(interval_s)),
@@ -225,11 +237,23 @@ class Service:
                     lambda w=workspace: status_counts_pass(self.ctx, w),  # type: ignore[misc]
                     label=workspace,
                 )
-                if result is not None and result.drift:
-                    log.warning("status_count_drift", workspace=workspace, drift=result.drift)
-                    self.reconcile_now(scope)
+                if result is None or not result.drift:
+                    continue
+                if ("reconcile", scope_key(scope)) in self._active:
+                    # Expected while the reconcile (the backfill, say) is still walking.
+                    log.info("status_count_drift", workspace=workspace, drift=result.drift)
+                    continue
+                log.warning("status_count_drift", workspace=workspace, drift=result.drift)
+                self.reconcile_now(scope)
 
         return self._tracked("status_counts", scope, job)
+
+    async def _reconcile_if_due(self, scope: str | None) -> None:
+        key, interval = scope_key(scope), self.settings.sync.reconcile_interval_s
+        due = await self.ctx.read(lambda conn: reconcile_due(conn, key, interval, self.ctx))
+        if due:
+            log.info("reconcile_due_on_takeover", scope=key)
+            self.reconcile_now(scope)
 
     def reconcile_now(self, scope: str | None) -> None:
         """Self-healing: run the scope's reconcile pass as soon as possible."""
@@ -248,15 +272,25 @@ class Service:
         key = scope_key(scope)
         if not await asyncio.to_thread(self.leases.owns, key):
             log.debug("pass_skipped_not_owner", stream=stream, scope=key)
+            self._standby.add(key)
             return None
         if self._stopping:
             return None
+        if key in self._standby:
+            # Taken over from an instance that stopped or died, maybe in the middle of the
+            # backfill: this instance's reconcile job is scheduled as a standby's (an interval
+            # away), so resume an unfinished or overdue reconcile now.
+            self._standby.discard(key)
+            if stream != "reconcile":
+                await self._reconcile_if_due(scope)
         # Start and end of every pass, at debug level: shows which instance ran what, when.
         log.debug("pass_started", stream=stream, scope=key, workspace=label)
         started = time.monotonic()
+        self._active.add((stream, key))
         try:
             result = await run_pass(self.ctx, stream, label or scope, work)
         finally:
+            self._active.discard((stream, key))
             log.debug("pass_finished", stream=stream, scope=key, workspace=label)
         self.metrics.on_pass(result, time.monotonic() - started)
         if result.ok and stream == "hot":

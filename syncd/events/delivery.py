@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import TYPE_CHECKING
+import sys
+from typing import TYPE_CHECKING, TextIO
 
 import structlog
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncd.clock import Clock, utc_now
-from syncd.config import Settings
+from syncd.config import Settings, StdoutSinkSettings
 from syncd.errors import SyncdError
 from syncd.events.dispatcher import DeliveryHook, Dispatcher
 from syncd.events.report import SinkReport
@@ -63,6 +64,12 @@ def build_dispatcher(
     return dispatcher, broken
 
 
+def report_stream(settings: Settings) -> TextIO:
+    """Where ``syncd sync`` prints its summary: stderr when a stdout sink owns stdout."""
+    owns_stdout = any(isinstance(sink, StdoutSinkSettings) for sink in settings.sinks)
+    return sys.stderr if owns_stdout else sys.stdout
+
+
 async def deliver_after_sync(ctx: SyncContext) -> dict[str, SinkReport]:
     """Deliver pending events to every sink, retrying for at most ``events.drain_timeout_s``.
 
@@ -73,6 +80,7 @@ async def deliver_after_sync(ctx: SyncContext) -> dict[str, SinkReport]:
     if not settings.sinks:
         return {}
     reports: dict[str, SinkReport] = {}
+    out = report_stream(settings)
     dispatcher, broken = build_dispatcher(ctx.engine, settings, clock=ctx.clock)
     try:
         async with dispatcher:
@@ -81,15 +89,15 @@ async def deliver_after_sync(ctx: SyncContext) -> dict[str, SinkReport]:
         statuses = await asyncio.to_thread(_read_status, ctx.engine, settings)
     except (SQLAlchemyError, SyncdError) as exc:
         log.error("delivery_failed", error=str(exc))
-        print(f"{LABEL:<14} FAILED: {exc}")
+        print(f"{LABEL:<14} FAILED: {exc}", file=out)
         return reports
     for status in statuses:
         name = status["name"]
         if name in broken:
-            print(f"{LABEL:<14} {name}: not built: {broken[name]}")
+            print(f"{LABEL:<14} {name}: not built: {broken[name]}", file=out)
             continue
         delivered = reports[name].delivered if name in reports else 0
-        print(f"{LABEL:<14} {name}: {describe_delivery(delivered, status)}")
+        print(f"{LABEL:<14} {name}: {describe_delivery(delivered, status)}", file=out)
     return reports
 
 

@@ -16,6 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -76,6 +77,10 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
             after = MigrationContext.configure(connection).get_current_revision()
     except SQLAlchemyError as exc:
         raise _store_error("migration failed", engine, exc) from exc
+    except CommandError as exc:  # e.g. the database is at a revision this syncd does not know
+        raise StoreError(
+            f"cannot migrate {_safe(engine)}: {exc} (was it migrated by a newer syncd?)"
+        ) from exc
     if after is None:
         raise StoreError(f"migration to {revision} left {_safe(engine)} without a revision")
     if after != before:

@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from syncd.config import Settings, load_settings
+from syncd.events.delivery import deliver_after_sync, report_stream
 from syncd.sync.result import PassResult
 from syncd.sync.runner import sync_once
 from syncd.sync.session import configure_for, open_sync
@@ -29,12 +30,11 @@ def format_result(result: PassResult) -> str:
 
 async def run_sync(settings: Settings, *, full: bool, workspaces: list[str] | None) -> int:
     """Sync, deliver, report; the exit code reflects the sync only."""
+    out = report_stream(settings)
     async with open_sync(settings) as ctx:
         results = await sync_once(ctx, full=full, workspaces=workspaces)
         for result in results:
-            print(format_result(result))
-        from syncd.events.delivery import deliver_after_sync
-
+            print(format_result(result), file=out)
         await deliver_after_sync(ctx)
     failed = [result for result in results if not result.ok]
     for result in failed:
