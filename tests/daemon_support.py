@@ -111,9 +111,7 @@ def write_config(
 class Process:
     """A subprocess in its own process group, stdout and stderr in files."""
 
-    def __init__(
-        self, name: str, argv: list[str], env: Mapping[str, str], workdir: Path
-    ) -> None:
+    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], workdir: Path) -> None:
         self.name = name
         self.stdout_path = workdir / f"{name}.stdout"
         self.stderr_path = workdir / f"{name}.stderr"

@@ -72,7 +72,9 @@ def reconcile_states(engine: Engine) -> dict[str, dict[str, Any]]:
 def test_two_daemons_on_postgresql_never_run_a_scope_at_once_and_take_over_on_death(
     db_url: str, engine: Engine, tmp_path: Path, processes: Processes
 ) -> None:
-    sim = Simulator(SimConfig(seed=21, workspaces=2, conversations=300, messages_per_conversation=2))
+    sim = Simulator(
+        SimConfig(seed=21, workspaces=2, conversations=160, messages_per_conversation=2)
+    )
     with SimServer(sim) as server:
         scopes = sim.workspace_ids()
         config = write_config(
@@ -80,8 +82,8 @@ def test_two_daemons_on_postgresql_never_run_a_scope_at_once_and_take_over_on_de
             base_url=server.base_url,
             db_url=db_url,
             sync={"workspaces": scopes, "status_counts_interval_s": 2},
-            # Slow enough that a backfill is still running when its owner is killed.
-            api={"max_requests_per_s": 50},
+            # ~350 requests at 60/s: a backfill is still running when its owner is killed.
+            api={"max_requests_per_s": 60},
             logging={"level": "debug"},
         )
         daemons = {name: processes.daemon(config, db_url, name=name) for name in ("a", "b")}
@@ -101,11 +103,11 @@ def test_two_daemons_on_postgresql_never_run_a_scope_at_once_and_take_over_on_de
             for scope in scopes:
                 state = states.get(scope)
                 holder = owner(scope)
-                if state and state["cursor"] and not state["last_success_at"] and holder:
+                if state and state["pass_started_at"] and not state["last_success_at"] and holder:
                     return scope, holder
             return None
 
-        scope, dead = wait_for(victim, 30, "a backfill half done")
+        scope, dead = wait_for(victim, 30, "a backfill under way")
         killed_at = time.time()
         dead.kill_group()
         survivor = next(d for d in daemons.values() if d is not dead)

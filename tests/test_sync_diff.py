@@ -227,3 +227,12 @@ def test_deletion_carries_the_last_known_object() -> None:
     assert event.data["contact"]["firstName"] == "Ana"
     assert "changes" not in event.envelope()
     assert plan_deletion(stored(deleted=True), NOW).events == []
+
+
+def test_a_drift_is_healed_once_not_on_every_pass() -> None:
+    from syncd.sync.plan import should_heal
+
+    assert should_heal({"open": 1}, None)
+    assert not should_heal({"open": 1}, {"open": 1})
+    assert should_heal({"open": 2}, {"open": 1})
+    assert not should_heal({}, {"open": 1})

@@ -176,11 +176,6 @@ async def test_a_broken_detail_of_a_resolved_conversation_is_retried_on_the_next
         assert types_of(e for e in told if e["subject_id"] == message_id) == {"message.received": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (reported to the lead): the status-count drift a row that stays "
-    "malformed causes triggers a full reconcile on every pass, which can never heal it",
-)
 async def test_a_row_that_stays_malformed_costs_no_reconcile_on_every_pass(
     server: SimServer, db_url: str, engine: Engine, isolated_config: Path
 ) -> None:

@@ -237,7 +237,7 @@ class Service:
                     lambda w=workspace: status_counts_pass(self.ctx, w),  # type: ignore[misc]
                     label=workspace,
                 )
-                if result is None or not result.drift:
+                if result is None or not result.heal:
                     continue
                 if ("reconcile", scope_key(scope)) in self._active:
                     # Expected while the reconcile (the backfill, say) is still walking.

@@ -39,6 +39,15 @@ def count_drift(api: Mapping[str, int], mirror: Mapping[str, int]) -> dict[str, 
     }
 
 
+def should_heal(drift: Mapping[str, int], already_tried: Mapping[str, int] | None) -> bool:
+    """Reconcile for a drift once: not again while the same drift persists after the attempt.
+
+    A drift a reconcile cannot heal (a row that stays malformed is not mirrored, yet counted
+    by the API) would otherwise cost a full reconcile on every status-counts pass.
+    """
+    return bool(drift) and dict(drift) != dict(already_tried or {})
+
+
 def is_due(last_success: datetime | None, interval_s: float, now: datetime) -> bool:
     """Whether a pass that last succeeded at ``last_success`` is due again."""
     return last_success is None or now - last_success >= timedelta(seconds=interval_s)

@@ -19,6 +19,7 @@ class PassResult:
     events: int = 0
     drift: dict[str, int] = field(default_factory=dict)
     auth_failed: bool = False
+    heal: bool = False
 
     def fail(self, error: str) -> PassResult:
         self.ok = False

@@ -118,7 +118,7 @@ async def sync_once(
             workspace,
             lambda c, _s, w=workspace: status_counts_pass(c, w),  # type: ignore[misc]
         )
-        if result.drift and scope_key(scope) not in reconciled:
+        if result.heal and scope_key(scope) not in reconciled:
             log.warning("status_count_drift", workspace=workspace, drift=result.drift)
             reconciled.add(scope_key(scope))
             await run("reconcile", scope, reconcile_pass)

@@ -13,7 +13,7 @@ from syncd.store.upsert import upsert_rows
 from syncd.sync import diff, plan
 from syncd.sync.context import SyncContext
 from syncd.sync.result import PassResult
-from syncd.sync.state import record_success
+from syncd.sync.state import read_state, record_success
 from syncd.sync.writer import Written
 
 STREAM = "status_counts"
@@ -64,7 +64,10 @@ async def status_counts_pass(ctx: SyncContext, workspace_id: str) -> PassResult:
         ]
         written = upsert_rows(conn, tables.status_count_snapshots, rows, guard=None)
         result.drift = plan.count_drift(counts, mirror_counts(conn, workspace_id))
-        record_success(conn, workspace_id, STREAM, now, state={"drift": result.drift})
+        tried = (read_state(conn, workspace_id, STREAM).state or {}).get("healing")
+        result.heal = plan.should_heal(result.drift, tried)
+        state = {"drift": result.drift, "healing": result.drift if result.drift else None}
+        record_success(conn, workspace_id, STREAM, now, state=state)
         emitted = [event] if event else []
         return Written(
             rows={"status_count_snapshots": written},
