@@ -83,7 +83,10 @@ class ApiModel(BaseModel):
         frozen=True,
     )
 
-    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+    # A default, not default_factory=dict: pydantic inspects a factory's signature on every
+    # instance, which cost more than the rest of validating a message (the empty dict is
+    # copied per instance all the same).
+    _raw: dict[str, Any] = PrivateAttr(default={})
 
     @model_validator(mode="wrap")
     @classmethod
@@ -284,7 +287,7 @@ class StatusCounts(RootModel[dict[str, int]]):
 
     model_config = ConfigDict(frozen=True)
 
-    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _raw: dict[str, Any] = PrivateAttr(default={})
     _malformed: tuple[MalformedRow, ...] = PrivateAttr(default=())
 
     @property

@@ -12,6 +12,7 @@ the whole transaction.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
@@ -22,6 +23,8 @@ from sqlalchemy.sql.dml import Insert
 
 CHUNK_ROWS: Final = 1000
 """Rows handed to the driver per executemany call."""
+_IN_LIST: Final = 500
+"""Values per ``IN (...)`` list (SQLite's default variable limit is far above)."""
 
 _KEEP_ROWCOUNT: Final = {"preserve_rowcount": True}
 _NUL: Final = "\x00"
@@ -62,7 +65,9 @@ def upsert_rows(
             raise ValueError(f"rows for {table.name} lack primary key column(s) {missing_keys}")
         if guard is not None and guard not in names:
             raise ValueError(f"rows for {table.name} lack the guard column {guard!r}")
-        statement = _upsert_statement(conn, table, key_names, sorted(names), guard)
+        statement = _upsert_statement(
+            conn.dialect.name, table, tuple(key_names), tuple(sorted(names)), guard
+        )
         for start in range(0, len(run), CHUNK_ROWS):
             chunk = run[start : start + CHUNK_ROWS]
             # An INSERT's cursor is closed before its rowcount is read unless asked to keep it.
@@ -86,21 +91,59 @@ def replace_children(
     out. When the stored rows were observed later than the newest of ``rows`` (by ``guard``),
     nothing changes and 0 is returned; an empty ``rows`` always clears the parent's rows.
     """
+    return replace_children_many(conn, table, parent_column, {parent_id: rows}, guard=guard)
+
+
+def replace_children_many(
+    conn: Connection,
+    table: Table,
+    parent_column: str,
+    rows_by_parent: Mapping[Any, Sequence[Mapping[str, Any]]],
+    *,
+    guard: str | None = "synced_at",
+) -> int:
+    """``replace_children`` for several parents at once, in a few statements rather than three
+    per parent (the guard is applied per parent, exactly as ``replace_children`` does).
+
+    Returns the number of rows inserted over all parents.
+    """
     column = table.columns[parent_column]
-    prepared = _storable(
-        conn, table, [{**row, parent_column: row.get(parent_column, parent_id)} for row in rows]
-    )
-    if any(row[parent_column] != parent_id for row in prepared):
-        raise ValueError(f"rows for {table.name} belong to another {parent_column}")
-    if guard is not None and prepared:
-        newest = max(row[guard] for row in prepared)
-        stored = conn.scalar(select(func.max(table.columns[guard])).where(column == parent_id))
-        if stored is not None and stored > newest:
-            return 0
-    conn.execute(delete(table).where(column == parent_id))
-    if prepared:
-        conn.execute(table.insert(), prepared)
-    return len(prepared)
+    prepared: dict[Any, Sequence[Mapping[str, Any]]] = {}
+    for parent_id, rows in rows_by_parent.items():
+        filled = [{**row, parent_column: row.get(parent_column, parent_id)} for row in rows]
+        prepared[parent_id] = _storable(conn, table, filled)
+        if any(row[parent_column] != parent_id for row in prepared[parent_id]):
+            raise ValueError(f"rows for {table.name} belong to another {parent_column}")
+    if guard is not None:
+        newest = {
+            parent: max(row[guard] for row in rows) for parent, rows in prepared.items() if rows
+        }
+        stored: dict[Any, Any] = {}
+        for part in _chunked(sorted(newest), _IN_LIST):
+            query = (
+                select(column, func.max(table.columns[guard]))
+                .where(column.in_(part))
+                .group_by(column)
+            )
+            stored.update(
+                {parent: value for parent, value in conn.execute(query) if value is not None}
+            )
+        for parent, value in stored.items():
+            if value > newest[parent]:
+                del prepared[parent]  # the stored rows are newer: leave them
+    parents = list(prepared)
+    for part in _chunked(parents, _IN_LIST):
+        conn.execute(delete(table).where(column.in_(part)))
+    inserted = [row for parent in parents for row in prepared[parent]]
+    for _names, run in _runs_by_keys(inserted):
+        for start in range(0, len(run), CHUNK_ROWS):
+            conn.execute(table.insert(), run[start : start + CHUNK_ROWS])
+    return len(inserted)
+
+
+def _chunked(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def _storable(
@@ -141,10 +184,15 @@ def _runs_by_keys(
         yield names, run
 
 
+@functools.lru_cache(maxsize=256)
 def _upsert_statement(
-    conn: Connection, table: Table, key_names: list[str], names: list[str], guard: str | None
+    dialect: str,
+    table: Table,
+    key_names: tuple[str, ...],
+    names: tuple[str, ...],
+    guard: str | None,
 ) -> Insert:
-    dialect = conn.dialect.name
+    """The upsert for one table and set of columns (built once: a page reuses the same few)."""
     insert: Any
     if dialect == "sqlite":
         insert = sqlite.insert(table)

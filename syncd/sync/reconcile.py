@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import TypeVar
 
@@ -33,7 +33,7 @@ STREAM = "reconcile"
 T = TypeVar("T")
 
 
-async def prefetch(source: AsyncIterator[T]) -> AsyncIterator[T]:
+async def prefetch(source: AsyncIterator[T]) -> AsyncGenerator[T, None]:
     """Yield ``source``'s items while already fetching the next one."""
     pending: asyncio.Task[T] = asyncio.ensure_future(anext(source))
     try:
@@ -49,6 +49,10 @@ async def prefetch(source: AsyncIterator[T]) -> AsyncIterator[T]:
             pending.cancel()
             with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
                 await pending
+        elif not pending.cancelled():
+            # A read-ahead that failed after the consumer stopped: its error is not ours to
+            # raise (the walk already ended), but it must be retrieved, not logged as lost.
+            pending.exception()
 
 
 def _unlisted(conn: Connection, workspace_id: str | None, started: datetime) -> list[str]:
@@ -128,30 +132,36 @@ async def _walk(
         workspace_id=workspace_id, limit=100, start_cursor=cursor, priority=Priority.RECONCILE
     )
     writing: asyncio.Task[Written] | None = None
+
+    def write_page(
+        conn: Connection, fetched: Fetched, listed: list[str], nxt: str | None
+    ) -> Written:
+        def checkpoint(c: Connection) -> None:
+            write_state(c, scope, STREAM, cursor=nxt, state={"phase": "walk" if nxt else "sweep"})
+
+        return write_fetched(
+            conn,
+            fetched,
+            backfill=backfill,
+            listed_ids=listed,
+            listed_at=started,
+            checkpoint=checkpoint,
+        )
+
     try:
-        async for page in prefetch(pages):
-            fetched, listed = await _fetch_page(ctx, page, workspace_id, result)
-            if writing is not None:
-                result.events += (await writing).events
-            writing = asyncio.ensure_future(
-                ctx.write(
-                    lambda conn, f=fetched, ids=listed, nxt=page.next_cursor: write_fetched(  # type: ignore[misc]
-                        conn,
-                        f,
-                        backfill=backfill,
-                        listed_ids=ids,
-                        listed_at=started,
-                        checkpoint=lambda c: write_state(
-                            c,
-                            scope,
-                            STREAM,
-                            cursor=nxt,
-                            state={"phase": "walk" if nxt else "sweep"},
-                        ),
+        async with contextlib.aclosing(prefetch(pages)) as walk:
+            async for page in walk:
+                fetched, listed = await _fetch_page(ctx, page, workspace_id, result)
+                if writing is not None:
+                    result.events += (await writing).events
+                writing = asyncio.ensure_future(
+                    ctx.write(
+                        lambda conn, f=fetched, ids=listed, nxt=page.next_cursor: write_page(  # type: ignore[misc]
+                            conn, f, ids, nxt
+                        )
                     )
                 )
-            )
-            ctx.on_progress(scope, result.rows_seen)
+                ctx.on_progress(scope, result.rows_seen)
         if writing is not None:
             result.events += (await writing).events
             writing = None

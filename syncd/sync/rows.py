@@ -54,16 +54,28 @@ def parse_timestamp(value: Any) -> datetime | None:
     return moment.astimezone(UTC)
 
 
+# Per table: (column, API field, is a timestamp) of every API-derived column, worked out once.
+_API_FIELDS: dict[Table, tuple[tuple[str, str, bool], ...]] = {}
+
+
+def _api_fields(table: Table) -> tuple[tuple[str, str, bool], ...]:
+    fields = _API_FIELDS.get(table)
+    if fields is None:
+        fields = tuple(
+            (column.name, camel(column.name), isinstance(column.type, UTCDateTime))
+            for column in table.columns
+            if column.name not in BOOKKEEPING
+        )
+        _API_FIELDS[table] = fields
+    return fields
+
+
 def api_columns(table: Table, obj: Mapping[str, Any]) -> dict[str, Any]:
     """The table's API-derived columns filled from ``obj`` (absent field → None)."""
     values: dict[str, Any] = {}
-    for column in table.columns:
-        if column.name in BOOKKEEPING:
-            continue
-        value = obj.get(camel(column.name))
-        if isinstance(column.type, UTCDateTime):
-            value = parse_timestamp(value)
-        values[column.name] = value
+    for name, field, timestamp in _api_fields(table):
+        value = obj.get(field)
+        values[name] = parse_timestamp(value) if timestamp else value
     return values
 
 

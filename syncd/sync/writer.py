@@ -19,7 +19,7 @@ from sqlalchemy import Connection, and_, select, text, update
 
 from syncd.events.outbox import append_events
 from syncd.store import tables
-from syncd.store.upsert import replace_children, upsert_rows
+from syncd.store.upsert import replace_children_many, upsert_rows
 from syncd.sync.observe import ChangeSet, StoredConversation
 
 WRITE_LOCK_KEY = 0x73796E6364  # "syncd"
@@ -158,9 +158,9 @@ def apply_changes(conn: Connection, changes: ChangeSet) -> Written:
         rows = changes.rows.get(name)
         if rows:
             counts[name] = upsert_rows(conn, tables.metadata.tables[name], rows, guard=guard)
-    for conversation_id, entries in changes.replace_context.items():
-        counts["context_entries"] = counts.get("context_entries", 0) + replace_children(
-            conn, tables.context_entries, "conversation_id", conversation_id, entries
+    if changes.replace_context:
+        counts["context_entries"] = replace_children_many(
+            conn, tables.context_entries, "conversation_id", changes.replace_context
         )
     c = tables.conversations
     for conversation_id, error in changes.detail_errors.items():
