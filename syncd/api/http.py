@@ -25,6 +25,7 @@ from syncd.api.retry import (
     classify_transport_error,
     retry_decision,
 )
+from syncd.api.transport import AiohttpTransport, environment_proxies
 from syncd.errors import (
     ApiError,
     AuthError,
@@ -105,6 +106,8 @@ class HttpCore:
             on_wait=on_rate_limit_wait,
         )
         self.base_url = base_url.rstrip("/")
+        if transport is None and not environment_proxies():
+            transport = AiohttpTransport()  # httpx's own pool costs ~1 ms of CPU per request
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers={

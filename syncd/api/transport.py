@@ -21,6 +21,7 @@ request on a dropped connection is switched off: retrying is the client's policy
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from typing import Any, Final
 
 import aiohttp
@@ -33,11 +34,15 @@ KEEPALIVE_EXPIRY_S: Final = 5.0
 """Like httpx's default ``keepalive_expiry``."""
 
 
-def environment_proxies() -> bool:
-    """Whether an environment proxy setting applies (httpx's transport then handles it)."""
-    from httpx._utils import get_environment_proxies
+# aiohttp >= 3.10 tells a connect timeout apart; older ones raise ServerTimeoutError for both.
+_CONNECT_TIMEOUT: tuple[type[BaseException], ...] = tuple(
+    kind for kind in (getattr(aiohttp, "ConnectionTimeoutError", None),) if kind is not None
+)
 
-    return bool(get_environment_proxies())
+
+def environment_proxies() -> bool:
+    """Whether any proxy variable is set (``*_proxy``, ``no_proxy``): httpx then handles it."""
+    return bool(urllib.request.getproxies())
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -70,7 +75,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 trust_env=False,
             )
             # Retries are the client's policy (retry.py), not a silent resend (aiohttp >= 3.10).
-            self._session._retry_connection = False
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
             self._loop = loop
         elif loop is not self._loop:
             raise RuntimeError("AiohttpTransport used from a second event loop")
@@ -107,11 +113,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     extensions=_extensions(response),
                     request=request,
                 )
-        except aiohttp.ConnectionTimeoutError as exc:
+        except _CONNECT_TIMEOUT as exc:
             raise httpx.ConnectTimeout(_text(exc), request=request) from exc
         except aiohttp.ClientConnectorError as exc:
             raise httpx.ConnectError(_text(exc), request=request) from exc
-        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise httpx.ReadTimeout(_text(exc), request=request) from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
             raise httpx.RemoteProtocolError(_text(exc), request=request) from exc
