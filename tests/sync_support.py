@@ -11,19 +11,22 @@ import math
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 from conftest import SYNCD, subprocess_env
 from sqlalchemy import Engine, func, select
 
 from syncd.config import Settings, load_settings
-from syncd.sim import Simulator
+from syncd.sim import SimConfig, SimServer, Simulator
 from syncd.store import tables
 from syncd.sync.context import SyncContext
 from syncd.sync.plan import hot_statuses
 from syncd.sync.result import PassResult
 from syncd.sync.runner import sync_once
+from syncd.sync.session import open_sync
 
 # Looks like a real key (the simulator accepts it); long enough to be found if it ever leaks.
 TOKEN = "sf_test_v1_IntegrationKey7f3a9c0d2e5b"
@@ -66,6 +69,14 @@ async def sync(ctx: SyncContext, **options: Any) -> list[PassResult]:
     failed = [r for r in results if not r.ok]
     assert not failed, [f"{r.stream} {r.scope}: {r.error}" for r in failed]
     return results
+
+
+@asynccontextmanager
+async def synced(server: SimServer, db_url: str) -> AsyncIterator[SyncContext]:
+    """A sync session against ``server`` (needs ``isolated_config``), after a first ``sync``."""
+    async with open_sync(make_settings(server.base_url, db_url)) as ctx:
+        await sync(ctx)
+        yield ctx
 
 
 def syncd_env(db_url: str, base_url: str, token: str = TOKEN, **extra: str) -> dict[str, str]:
@@ -118,6 +129,23 @@ def settle_attachments(sim: Simulator) -> None:
         for attachment_id, attachment in list(sim.world.attachments.items()):
             if attachment.status != "ready":
                 sim.set_attachment_status(attachment_id, "ready")
+
+
+def server_fixture(**config: Any) -> Any:
+    """A ``server`` fixture: for each test, a fresh ``Simulator(SimConfig(**config))`` with its
+    attachments settled, served on 127.0.0.1.
+
+    In a test module: ``server = server_fixture(seed=12, conversations=60)``.
+    """
+
+    @pytest.fixture
+    def server() -> Iterator[SimServer]:
+        sim = Simulator(SimConfig(**config))
+        settle_attachments(sim)
+        with SimServer(sim) as running:
+            yield running
+
+    return server
 
 
 def conversations_in(sim: Simulator, status: str, workspace_id: str | None = None) -> list[str]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from test_api_support import ROW, TOKEN, Reply, ScriptedApi, fail, ok
+from test_api_support import ROW, TOKEN, Reply, ScriptedApi, fail, ok, scripted_client
+from test_api_support import client as client
+from test_api_support import clock as clock
+from test_api_support import server as server
 
 import syncd
 from syncd.api import OhalloClient, Priority
@@ -20,34 +23,6 @@ from syncd.errors import (
     ConfigError,
     PaginationError,
 )
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[ScriptedApi]:
-    api = ScriptedApi()
-    await api.start()
-    yield api
-    await api.stop()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def client(server: ScriptedApi, clock: FakeClock) -> AsyncIterator[OhalloClient]:
-    async with OhalloClient(
-        server.base_url,
-        TOKEN,
-        clock=clock,
-        rng=lambda: 0.5,
-        max_requests_per_s=1000.0,
-        burst=1000.0,
-        max_attempts=4,
-    ) as api:
-        yield api
-
 
 # -- every read ---------------------------------------------------------------------------------
 
@@ -294,7 +269,7 @@ async def test_every_call_shares_one_concurrency_limit(
     gate = asyncio.Event()
     for n in range(6):
         server.queue("GET", f"/api/conversations/c{n}", Reply(200, {"id": f"c{n}"}, gate=gate))
-    async with OhalloClient(server.base_url, TOKEN, max_concurrency=2, clock=clock) as api:
+    async with scripted_client(server, clock, max_concurrency=2) as api:
         calls = [asyncio.create_task(api.get_conversation(f"c{n}")) for n in range(6)]
         for _ in range(10_000):
             if server.in_flight == 2 and api.budget.waiting == 4:
@@ -309,10 +284,9 @@ async def test_the_request_hook_sees_every_attempt(server: ScriptedApi, clock: F
     seen: list[tuple[str, int | None]] = []
     waits: list[float] = []
     server.queue("GET", "/api/attention-items", fail(500), ok([]), ok([]))
-    async with OhalloClient(
-        server.base_url,
-        TOKEN,
-        clock=clock,
+    async with scripted_client(
+        server,
+        clock,
         rng=lambda: 0.0,
         max_requests_per_s=1.0,
         burst=1.0,

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from email.utils import format_datetime
 
 import httpx
 import pytest
 from structlog.testing import capture_logs
-from test_api_support import ROW, TOKEN, Reply, ScriptedApi, fail, flaky_transport, ok
+from test_api_support import (
+    ROW,
+    TOKEN,
+    Reply,
+    ScriptedApi,
+    fail,
+    flaky_transport,
+    ok,
+    scripted_client,
+)
+from test_api_support import client as client
+from test_api_support import clock as clock
+from test_api_support import server as server
 
 from syncd.api import OhalloClient
 from syncd.api.testing import FakeClock
@@ -22,34 +33,6 @@ from syncd.errors import (
     RateLimited,
     ServerError,
 )
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[ScriptedApi]:
-    api = ScriptedApi()
-    await api.start()
-    yield api
-    await api.stop()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def client(server: ScriptedApi, clock: FakeClock) -> AsyncIterator[OhalloClient]:
-    async with OhalloClient(
-        server.base_url,
-        TOKEN,
-        clock=clock,
-        rng=lambda: 0.5,
-        max_requests_per_s=1000.0,
-        burst=1000.0,
-        max_attempts=4,
-    ) as api:
-        yield api
-
 
 # -- retries and errors ---------------------------------------------------------------------------
 
@@ -93,10 +76,9 @@ async def test_a_429_retry_after_beyond_the_cap_is_raised_with_the_wait(
 async def test_5xx_is_retried_then_succeeds(server: ScriptedApi, clock: FakeClock) -> None:
     retries: list[tuple[str, str]] = []
     server.queue("GET", "/api/conversations/c1", fail(500), fail(503), ok({"id": "c1"}))
-    async with OhalloClient(
-        server.base_url,
-        TOKEN,
-        clock=clock,
+    async with scripted_client(
+        server,
+        clock,
         rng=lambda: 0.5,
         burst=10.0,
         on_retry=lambda route, reason: retries.append((route, reason)),
@@ -258,7 +240,7 @@ async def test_the_token_never_appears_in_logs_or_errors_of_failing_requests(
     errors: list[BaseException] = []
     with capture_logs() as logs:
         async with (
-            OhalloClient(server.base_url, TOKEN, clock=clock, max_attempts=3) as api,
+            scripted_client(server, clock, max_attempts=3) as api,
             OhalloClient(
                 "http://api.test", TOKEN, clock=clock, transport=transport, max_attempts=3
             ) as unreachable,

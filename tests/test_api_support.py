@@ -2,6 +2,11 @@
 
 The scripted server answers each request with the next queued reply for its method and path, so
 429/5xx/401 sequences, cursor loops and broken bodies are exact.
+
+Fixtures ``server`` (a started ``ScriptedApi``), ``clock`` (a ``FakeClock``) and ``client`` (an
+``OhalloClient`` of the two with a fixed jitter and a budget that never waits); a test module
+takes them with ``from test_api_support import client as client`` (the alias marks the name as
+used, for ruff).
 """
 
 from __future__ import annotations
@@ -9,11 +14,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 from aiohttp import web
+
+from syncd.api import OhalloClient
+from syncd.api.testing import FakeClock
 
 TOKEN = "sf_test_v1_TopSecretValueThatMustNeverLeak42"
 
@@ -121,3 +131,34 @@ def flaky_transport(
         return httpx.Response(200, json={"ok": True} if body is None else body)
 
     return httpx.MockTransport(handler), calls
+
+
+def scripted_client(server: ScriptedApi, clock: FakeClock, **options: Any) -> OhalloClient:
+    """An ``OhalloClient`` of the scripted server on the fake clock; ``options`` as it takes."""
+    return OhalloClient(server.base_url, TOKEN, clock=clock, **options)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ScriptedApi]:
+    api = ScriptedApi()
+    await api.start()
+    yield api
+    await api.stop()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def client(server: ScriptedApi, clock: FakeClock) -> AsyncIterator[OhalloClient]:
+    async with scripted_client(
+        server,
+        clock,
+        rng=lambda: 0.5,
+        max_requests_per_s=1000.0,
+        burst=1000.0,
+        max_attempts=4,
+    ) as api:
+        yield api

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from sim_support import connected, serving
 
 from syncd.sim import SimConfig, SimServer, Simulator
 
@@ -21,14 +22,12 @@ def sim() -> Simulator:
 
 @pytest.fixture
 def server(sim: Simulator) -> Iterator[SimServer]:
-    with SimServer(sim) as running:
-        yield running
+    yield from serving(sim)
 
 
 @pytest.fixture
 def client(server: SimServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, headers=AUTH) as http:
-        yield http
+    yield from connected(server, AUTH)
 
 
 def test_fail_next_answers_once_with_the_status_and_an_error(

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sim_support import connected, serving
 
 from syncd.sim import SimConfig, SimServer, Simulator
 
@@ -77,14 +78,12 @@ def sim() -> Simulator:
 
 @pytest.fixture(scope="module")
 def server(sim: Simulator) -> Iterator[SimServer]:
-    with SimServer(sim) as running:
-        yield running
+    yield from serving(sim)
 
 
 @pytest.fixture
 def client(server: SimServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, headers=AUTH) as http:
-        yield http
+    yield from connected(server, AUTH)
 
 
 def all_rows(client: httpx.Client, **params: Any) -> list[dict[str, Any]]:

@@ -8,15 +8,15 @@ import os
 import signal
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sink_support import outbox_event
 from structlog.testing import capture_logs
 
 from syncd.config import CommandSinkSettings
-from syncd.events.envelope import ChangeEvent, OutboxEvent
+from syncd.events.envelope import OutboxEvent
 from syncd.events.sinks import RetryableDelivery, build_sink
 from syncd.events.sinks.command import OUTPUT_TAIL_BYTES, CommandSink
 
@@ -24,23 +24,8 @@ PY = sys.executable
 
 
 def make_event(seq: int = 1, *, body: str = 'Grüße [bold]x[/bold] "quoted"') -> OutboxEvent:
-    change = ChangeEvent(
-        type="message.received",
-        workspace_id="ws_1",
-        subject_id=f"msg_{seq}",
-        data={"id": f"msg_{seq}", "direction": "inbound", "body": body},
-        observed_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
-    )
-    return OutboxEvent(
-        seq=seq,
-        id=change.id,
-        type=change.type,
-        workspace_id=change.workspace_id,
-        subject_id=change.subject_id,
-        created_at=change.observed_at,
-        backfill=False,
-        payload=change.to_json(),
-    )
+    data = {"id": f"msg_{seq}", "direction": "inbound", "body": body}
+    return outbox_event(seq, "message.received", f"msg_{seq}", data)
 
 
 def script(tmp_path: Path, name: str, text: str) -> str:

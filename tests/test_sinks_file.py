@@ -5,36 +5,21 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sink_support import outbox_event
 from structlog.testing import capture_logs
 
 from syncd.config import FileSinkSettings
-from syncd.events.envelope import ChangeEvent, OutboxEvent
+from syncd.events.envelope import OutboxEvent
 from syncd.events.sinks import RetryableDelivery, build_sink
 from syncd.events.sinks.file import FileSink
 
 
 def make_event(seq: int, body: str = "héllo ✓") -> OutboxEvent:
-    change = ChangeEvent(
-        type="message.sent",
-        workspace_id="ws_1",
-        subject_id=f"msg_{seq}",
-        data={"id": f"msg_{seq}", "direction": "outbound", "body": body},
-        observed_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
-    )
-    return OutboxEvent(
-        seq=seq,
-        id=change.id,
-        type=change.type,
-        workspace_id=change.workspace_id,
-        subject_id=change.subject_id,
-        created_at=change.observed_at,
-        backfill=False,
-        payload=change.to_json(),
-    )
+    data = {"id": f"msg_{seq}", "direction": "outbound", "body": body}
+    return outbox_event(seq, "message.sent", f"msg_{seq}", data)
 
 
 def lines_of(*events: OutboxEvent) -> bytes:

@@ -9,17 +9,17 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import nats
 import pytest
 from nats.js.client import JetStreamContext
+from sink_support import outbox_event
 from structlog.testing import capture_logs
 
 from syncd.config import NatsSinkSettings
 from syncd.errors import ConfigError
-from syncd.events.envelope import ChangeEvent, OutboxEvent
+from syncd.events.envelope import OutboxEvent
 from syncd.events.sinks import RetryableDelivery, build_sink
 from syncd.events.sinks.nats import NatsSink, safe_url, subject_matches
 
@@ -99,23 +99,7 @@ async def jetstream(nats_url: str) -> AsyncIterator[JetStreamContext]:
 
 
 def make_event(seq: int, event_type: str) -> OutboxEvent:
-    change = ChangeEvent(
-        type=event_type,
-        workspace_id="ws_1",
-        subject_id=f"obj_{seq}",
-        data={"id": f"obj_{seq}", "note": "ünïcode"},
-        observed_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
-    )
-    return OutboxEvent(
-        seq=seq,
-        id=change.id,
-        type=change.type,
-        workspace_id=change.workspace_id,
-        subject_id=change.subject_id,
-        created_at=change.observed_at,
-        backfill=False,
-        payload=change.to_json(),
-    )
+    return outbox_event(seq, event_type, f"obj_{seq}", {"id": f"obj_{seq}", "note": "ünïcode"})
 
 
 async def test_events_land_once_each_on_their_subjects(

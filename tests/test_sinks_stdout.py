@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sink_support import outbox_event
 
 from syncd.config import StdoutSinkSettings
-from syncd.events.envelope import ChangeEvent, OutboxEvent
+from syncd.events.envelope import OutboxEvent
 from syncd.events.sinks import build_sink
 from syncd.events.sinks.stdout import StdoutSink
 
@@ -22,24 +23,14 @@ def make_event(
     *,
     backfill: bool = False,
 ) -> OutboxEvent:
-    change = ChangeEvent(
-        type=event_type,
-        workspace_id="ws_1",
-        subject_id=subject_id,
-        data=data,
+    return outbox_event(
+        1,
+        event_type,
+        subject_id,
+        data,
         changes=changes,
         backfill=backfill,
         observed_at=datetime(2024, 5, 1, 12, 34, 56, tzinfo=UTC),
-    )
-    return OutboxEvent(
-        seq=1,
-        id=change.id,
-        type=change.type,
-        workspace_id=change.workspace_id,
-        subject_id=change.subject_id,
-        created_at=change.observed_at,
-        backfill=backfill,
-        payload=change.to_json(),
     )
 
 

@@ -17,10 +17,11 @@ import pytest
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
+from sink_support import outbox_event
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from syncd.config import WebhookSinkSettings
-from syncd.events.envelope import ChangeEvent, OutboxEvent
+from syncd.events.envelope import OutboxEvent
 from syncd.events.sinks import RetryableDelivery, SinkGone, build_sink
 from syncd.events.sinks.webhook import WebhookSink, decode_secret, parse_retry_after, sign
 
@@ -32,23 +33,8 @@ def new_secret() -> str:
 
 
 def make_event(seq: int = 1, **data: Any) -> OutboxEvent:
-    change = ChangeEvent(
-        type="conversation.created",
-        workspace_id="ws_1",
-        subject_id=f"conv_{seq}",
-        data={"id": f"conv_{seq}", "status": "open", "contactName": "Zoë Ünal", **data},
-        observed_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
-    )
-    return OutboxEvent(
-        seq=seq,
-        id=change.id,
-        type=change.type,
-        workspace_id=change.workspace_id,
-        subject_id=change.subject_id,
-        created_at=change.observed_at,
-        backfill=False,
-        payload=change.to_json(),
-    )
+    fields = {"id": f"conv_{seq}", "status": "open", "contactName": "Zoë Ünal", **data}
+    return outbox_event(seq, "conversation.created", f"conv_{seq}", fields)
 
 
 @dataclass

@@ -8,10 +8,8 @@ the API lists but syncd cannot read still counts as seen: it is never swept for 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, func, select
 from sync_support import (
     conversation,
@@ -19,25 +17,18 @@ from sync_support import (
     count_rows,
     event_count,
     events_after,
-    make_settings,
     run_syncd,
-    settle_attachments,
+    server_fixture,
     sync,
     syncd_env,
+    synced,
     types_of,
 )
 
-from syncd.sim import SimConfig, SimServer, Simulator
+from syncd.sim import SimServer, Simulator
 from syncd.store import tables
-from syncd.sync.session import open_sync
 
-
-@pytest.fixture
-def server() -> Iterator[SimServer]:
-    sim = Simulator(SimConfig(seed=12, conversations=60, messages_per_conversation=3))
-    settle_attachments(sim)
-    with SimServer(sim) as server:
-        yield server
+server = server_fixture(seed=12, conversations=60, messages_per_conversation=3)
 
 
 def deleted_ids(engine: Engine) -> set[str]:
@@ -66,8 +57,7 @@ async def test_a_deleted_hot_conversation_is_found_by_the_hot_pass(
 ) -> None:
     sim = server.simulator
     cid = with_children(sim, "open")
-    async with open_sync(make_settings(server.base_url, db_url)) as ctx:
-        await sync(ctx)
+    async with synced(server, db_url) as ctx:
         last_known = conversation(engine, cid)
         kept = children(engine, cid)
         assert kept["messages"] and kept["attachments"] and kept["attention_items"]
@@ -99,8 +89,7 @@ async def test_a_deleted_resolved_conversation_is_found_only_by_a_reconcile(
 ) -> None:
     sim = server.simulator
     cid = with_children(sim, "resolved")
-    async with open_sync(make_settings(server.base_url, db_url)) as ctx:
-        await sync(ctx)
+    async with synced(server, db_url) as ctx:
         last_known = conversation(engine, cid)
         kept = children(engine, cid)
         gone = sim.conversation(cid)
@@ -131,8 +120,7 @@ async def test_a_status_count_drift_reconciles_at_once_and_finds_the_deletion(
 ) -> None:
     sim = server.simulator
     cid = conversations_in(sim, "closed")[0]
-    async with open_sync(make_settings(server.base_url, db_url)) as ctx:
-        await sync(ctx)
+    async with synced(server, db_url) as ctx:
         sim.delete_conversation(cid)
         results = await sync(ctx)
     drifted = [i for i, r in enumerate(results) if r.stream == "status_counts" and r.drift]
@@ -146,8 +134,7 @@ async def test_an_unreadable_conversation_is_never_swept_as_deleted(
 ) -> None:
     sim = server.simulator
     bad_date, no_id = conversations_in(sim, "resolved")[:2]
-    async with open_sync(make_settings(server.base_url, db_url)) as ctx:
-        await sync(ctx)
+    async with synced(server, db_url) as ctx:
         sim.set_malformed(bad_date, True, kind="bad_date")
         sim.set_malformed(no_id, True, kind="missing_id")  # its detail is broken JSON too
         seen = event_count(engine)

@@ -8,11 +8,9 @@ in ``conversations.detail_error`` and retried on the next pass, whatever the con
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, select
 from structlog.testing import capture_logs
 from sync_support import (
@@ -25,25 +23,18 @@ from sync_support import (
     events_after,
     find_conversation,
     idle_cost,
-    make_settings,
     run_syncd,
-    settle_attachments,
+    server_fixture,
     sync,
     syncd_env,
+    synced,
     types_of,
 )
 
-from syncd.sim import SimConfig, SimServer, Simulator
+from syncd.sim import SimServer
 from syncd.store import tables
-from syncd.sync.session import open_sync
 
-
-@pytest.fixture
-def server() -> Iterator[SimServer]:
-    sim = Simulator(SimConfig(seed=8, conversations=60, messages_per_conversation=3))
-    settle_attachments(sim)
-    with SimServer(sim) as server:
-        yield server
+server = server_fixture(seed=8, conversations=60, messages_per_conversation=3)
 
 
 def json_logs(stderr: str) -> list[dict[str, Any]]:
@@ -121,8 +112,7 @@ async def test_a_broken_detail_is_remembered_and_retried_on_the_next_pass(
 ) -> None:
     sim = server.simulator
     cid = conversations_in(sim, "open")[0]
-    async with open_sync(make_settings(server.base_url, db_url)) as ctx:
-        await sync(ctx)
+    async with synced(server, db_url) as ctx:
         fingerprint = conversation(engine, cid)["fingerprint"]
         message_id = sim.add_message(cid, "inbound")
         sim.malform_next("get_conversation")  # the one detail this pass fetches: broken JSON
@@ -158,8 +148,7 @@ async def test_a_broken_detail_of_a_resolved_conversation_is_retried_on_the_next
     """Only a reconcile lists resolved conversations; the retry must not wait for the next one."""
     sim = server.simulator
     cid = conversations_in(sim, "resolved")[0]
-    async with open_sync(make_settings(server.base_url, db_url)) as ctx:
-        await sync(ctx)
+    async with synced(server, db_url) as ctx:
         message_id = sim.add_message(cid, "inbound")
         # The reconcile sees the change and its detail comes back broken; so does the retry by
         # the hot pass that follows it in the same sync.
@@ -181,8 +170,8 @@ async def test_a_row_that_stays_malformed_costs_no_reconcile_on_every_pass(
 ) -> None:
     sim = server.simulator
     sim.set_malformed(conversations_in(sim, "open")[0], True, kind="bad_date")
-    async with open_sync(make_settings(server.base_url, db_url)) as ctx:
-        await sync(ctx)  # the backfill (and the one reconcile the drift may ask for)
+    # synced: after the backfill (and the one reconcile the drift may ask for)
+    async with synced(server, db_url) as ctx:
         server.reset_counts()
         results = await sync(ctx)
     assert [r.stream for r in results if r.stream == "reconcile"] == []
