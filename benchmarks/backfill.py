@@ -22,11 +22,15 @@ What is printed, per size and database:
 * **latency bound** = requests x latency / max_concurrency: the time the requests need when
   exactly ``max_concurrency`` of them are in flight at every moment and nothing else costs
   time; **ratio** = bound / wall (target: at least 90 %).
-* **CPU** of each process during the sync: syncd (user+sys of the child, from ``wait4``), the
-  simulator and the PostgreSQL server (from /proc, before/after), against the machine's
-  cores x wall, and the load average before the run (other work on the machine). On a 2-core
-  machine, whenever syncd's CPU time alone exceeds the latency bound the bound is unreachable;
-  the figures show by how much.
+* **in flight**: how many requests were open on average (the sum of every request's duration,
+  sent to answered, over the wall time) and how long one took; against ``max_concurrency`` and
+  the simulator's latency they show where the time went.
+* **CPU** of each process during the sync: syncd (``time.process_time`` around the sync; its
+  start-up, imports and migrations, from ``wait4``, shown apart), the simulator and the
+  PostgreSQL server (from /proc, before/after), against the machine's cores x wall, and the
+  load average before the run (other work on the machine). syncd is one process with one GIL:
+  its CPU time is a lower bound of its wall time, so when it exceeds the latency bound the
+  bound is unreachable, whatever the concurrency.
 * **rows written per second**, syncd against raw ``sqlite3.executemany`` of the same rows
   (target: at least 50 %). The comparison:
 
@@ -48,10 +52,13 @@ What is printed, per size and database:
     shown too). On PostgreSQL the same rows are also inserted with raw psycopg
     ``executemany`` into an empty PostgreSQL database, for context.
 
-* **peak RSS** of the syncd process (``ru_maxrss`` from ``wait4`` of that child alone: the
-  simulator, also a child, holds the whole generated account and would otherwise dominate
-  ``RUSAGE_CHILDREN``). Target: it does not grow with the number of conversations (pages are
-  streamed, not loaded whole); compare the two sizes.
+* **peak RSS** of the syncd process: ``VmHWM`` (the high-water mark of its resident memory) read
+  by the child from /proc/self/status as it ends. Not ``ru_maxrss`` from ``wait4`` or
+  ``getrusage(RUSAGE_CHILDREN)``: Linux carries a process's maximum RSS across ``exec``, so a
+  child's ``ru_maxrss`` is at least the parent's RSS when it forked (this script holds every row of
+  the mirror for the reference run), and ``RUSAGE_CHILDREN`` is the maximum over all children
+  waited for (the simulator holds the whole generated account). Target: it does not grow with
+  the number of conversations (pages are streamed, not loaded whole); compare the two sizes.
 
 The script exits 1 when a target is missed, after printing everything.
 """
@@ -132,8 +139,11 @@ def child_main(args: argparse.Namespace) -> int:
 
     requests: Counter[str] = Counter()
 
-    def on_request(route: str, status: int | None, _duration: float) -> None:
+    in_flight_s = [0.0]
+
+    def on_request(route: str, status: int | None, duration: float) -> None:
         requests[route] += 1
+        in_flight_s[0] += duration
         if status is None or status >= 300:
             requests["(failed attempts)"] += 1
 
@@ -164,16 +174,27 @@ def child_main(args: argparse.Namespace) -> int:
             "wall_s": wall,
             "sync_cpu_s": cpu,
             "requests": dict(requests),
+            "request_s": in_flight_s[0],
             "timing": dict(timing),
             "failed": failed,
             "passes": [[r.stream, r.rows_seen, r.details_fetched, r.events] for r in results],
         }
 
-    print(json.dumps(asyncio.run(run())), flush=True)
+    report = asyncio.run(run())
+    report["peak_rss_kb"] = peak_rss_kb()
+    print(json.dumps(report), flush=True)
     return 0
 
 
-# --- processes: simulator, PostgreSQL, the child ---------------------------------------------------
+def peak_rss_kb() -> int:
+    """This process's peak resident memory (``VmHWM``), in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise SystemExit("no VmHWM in /proc/self/status")
+
+
+# --- processes: simulator, PostgreSQL, the child -----------------------------------------------
 
 
 def proc_cpu_s(pid: int, *, with_children: bool = False) -> float:
@@ -276,11 +297,14 @@ def throwaway_postgres() -> Iterator[Postgres]:
             "-o", options, "-w", "-t", "60", "start")  # fmt: skip
         try:
             pid = int((data / "postmaster.pid").read_text().split()[0])
-            yield Postgres(
-                URL.create("postgresql+psycopg", username="postgres", host="127.0.0.1",
-                           port=port, database="postgres"),  # fmt: skip
-                pid,
+            url = URL.create(
+                "postgresql+psycopg",
+                username="postgres",
+                host="127.0.0.1",
+                port=port,
+                database="postgres",
             )
+            yield Postgres(url, pid)
         finally:
             run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
     finally:
@@ -310,7 +334,7 @@ class ChildRun:
 
 
 def run_child(base_url: str, database_url: str, concurrency: int, workdir: Path) -> ChildRun:
-    """The instrumented sync in a child process; its own rusage via wait4 (not the sim's)."""
+    """The instrumented sync in a child process; its CPU time from wait4 (not the sim's)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
     argv = [sys.executable, __file__, "--child", "--base-url", base_url,
             "--database-url", database_url, "--concurrency", str(concurrency)]  # fmt: skip
@@ -325,7 +349,7 @@ def run_child(base_url: str, database_url: str, concurrency: int, workdir: Path)
     report = json.loads(output.strip().splitlines()[-1])
     if report["failed"]:
         raise SystemExit(f"sync passes failed: {report['failed']}")
-    return ChildRun(report, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
+    return ChildRun(report, report["peak_rss_kb"], usage.ru_utime + usage.ru_stime)
 
 
 # --- rows: counting, reading back, raw executemany ---------------------------------------------
@@ -428,7 +452,9 @@ def raw_postgres(
     for name, (columns, rows) in data.items():
         flags = [(name, c) in bool_columns for c in columns]
         fixed = [
-            tuple(bool(v) if flag and v is not None else v for v, flag in zip(row, flags, strict=True))
+            tuple(
+                bool(v) if flag and v is not None else v for v, flag in zip(row, flags, strict=True)
+            )
             for row in rows
         ]
         plan[name] = _shares(fixed, transactions)
@@ -468,9 +494,12 @@ class Measurement:
     raw_pg: RawRun | None
     rss_mb: float
     syncd_cpu_s: float
+    startup_cpu_s: float
     sim_cpu_s: float
     pg_cpu_s: float
     load: float
+    request_s: float
+    concurrency: int
     by_route: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -540,10 +569,13 @@ def measure(
         raw_wall_s=raw.wall_s,
         raw_pg=raw_pg,
         rss_mb=child.max_rss_kb / 1024,
-        syncd_cpu_s=child.cpu_s,
+        syncd_cpu_s=report["sync_cpu_s"],
+        startup_cpu_s=child.cpu_s - report["sync_cpu_s"],
         sim_cpu_s=sim_cpu,
         pg_cpu_s=pg_cpu,
         load=load,
+        request_s=report["request_s"],
+        concurrency=args.concurrency,
         by_route=report["requests"],
     )
 
@@ -558,9 +590,15 @@ def print_measurement(m: Measurement) -> None:
         f"  latency bound     {m.bound_s:8.1f} s   ratio {m.latency_ratio:6.1%} "
         f"(target >= {LATENCY_RATIO_TARGET:.0%})"
     )
+    print(
+        f"  in flight         {m.request_s / m.wall_s:8.1f}     on average of {m.concurrency} "
+        f"allowed; a request took {1000 * m.request_s / m.requests:.1f} ms on average, "
+        f"sent to answered"
+    )
     busy = m.syncd_cpu_s + m.sim_cpu_s + m.pg_cpu_s
     print(
-        f"  CPU               syncd {m.syncd_cpu_s:.1f} s, simulator {m.sim_cpu_s:.1f} s, "
+        f"  CPU               syncd {m.syncd_cpu_s:.1f} s (+{m.startup_cpu_s:.1f} s start-up), "
+        f"simulator {m.sim_cpu_s:.1f} s, "
         f"PostgreSQL {m.pg_cpu_s:.1f} s = {busy:.1f} s of {cores} cores x {m.wall_s:.1f} s "
         f"= {cores * m.wall_s:.1f} s"
     )
