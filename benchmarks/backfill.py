@@ -81,7 +81,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -116,7 +116,7 @@ def child_main(args: argparse.Namespace) -> int:
     from syncd.sync.runner import sync_once
     from syncd.sync.session import configure_for, open_sync
 
-    timing: Counter[str] = Counter()
+    timing: dict[str, float] = defaultdict(float)
     lock = threading.Lock()
 
     def timed(key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -134,8 +134,8 @@ def child_main(args: argparse.Namespace) -> int:
 
     # Benchmark-only instrumentation of the write path (the engine itself is unchanged).
     SyncContext.write_now = timed("write", SyncContext.write_now)  # type: ignore[method-assign]
-    conversations.apply_changes = timed("apply", conversations.apply_changes)
-    attention.apply_changes = timed("apply", attention.apply_changes)
+    conversations.apply_changes = timed("apply", conversations.apply_changes)  # type: ignore[attr-defined]
+    attention.apply_changes = timed("apply", attention.apply_changes)  # type: ignore[attr-defined]
 
     requests: Counter[str] = Counter()
 
@@ -358,7 +358,9 @@ def run_child(base_url: str, database_url: str, concurrency: int, workdir: Path)
 def count_rows(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {
-            name: int(conn.scalar(select(func.count()).select_from(tables.metadata.tables[name])))
+            name: int(
+                conn.scalar(select(func.count()).select_from(tables.metadata.tables[name])) or 0
+            )
             for name in WRITTEN_TABLES
         }
 
@@ -380,10 +382,12 @@ def read_rows(engine: Engine) -> dict[str, tuple[list[str], list[tuple[Any, ...]
             table = tables.metadata.tables[name]
             columns = [c.name for c in table.columns if not (name == "events" and c.name == "seq")]
             quoted = ", ".join(f'"{c}"' for c in columns)
-            rows = conn.exec_driver_sql(f'SELECT {quoted} FROM "{name}"').fetchall()
-            if engine.dialect.name != "sqlite":
-                rows = [tuple(_sqlite_value(v) for v in row) for row in rows]
-            found[name] = (columns, [tuple(row) for row in rows])
+            fetched = conn.exec_driver_sql(f'SELECT {quoted} FROM "{name}"').fetchall()
+            if engine.dialect.name == "sqlite":
+                rows = [tuple(row) for row in fetched]
+            else:
+                rows = [tuple(_sqlite_value(v) for v in row) for row in fetched]
+            found[name] = (columns, rows)
     return found
 
 
@@ -470,7 +474,7 @@ def raw_postgres(
             with conn.transaction(), conn.cursor() as cur:
                 for name, shares in plan.items():
                     if shares[part]:
-                        cur.executemany(statements[name], shares[part])  # type: ignore[arg-type]
+                        cur.executemany(statements[name], shares[part])
         cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
     return RawRun(sum(len(rows) for _, rows in data.values()), cpu, wall)
 
@@ -527,7 +531,7 @@ def measure(
     pg_pid: int | None,
     args: argparse.Namespace,
     workdir: Path,
-    raw_reference: dict[str, Any],
+    raw_reference: dict[tuple[int, int], Any],
 ) -> Measurement:
     load = os.getloadavg()[0]
     sim_cpu, pg_cpu = proc_cpu_s(sim.pid), tree_cpu_s(pg_pid)
@@ -689,7 +693,7 @@ def main() -> int:
                 pg = stack.enter_context(throwaway_postgres())
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="syncd-bench-")))
         for size in sizes:
-            raw_reference: dict[str, Any] = {}
+            raw_reference: dict[tuple[int, int], Any] = {}
             with simulator(size, args.messages, args.latency_ms, args.seed) as sim:
                 for database in databases:
                     with contextlib.ExitStack() as db_stack:

@@ -202,7 +202,9 @@ def make_message(
         direction=direction,
         speaker=speaker,
         body=text,
-        sent_ms=advance(last_sent, now_ms, precise),
+        # At the conversation's precision too: its lastMessageAt (seconds, for some) must move
+        # with every new message, as the list row of a real conversation does.
+        sent_ms=advance(last_sent, now_ms, precise and conversation.precise),
         channel=channel,
         from_address=from_address,
         subject=subject_line if channel == "email" else None,

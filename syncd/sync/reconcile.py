@@ -148,43 +148,24 @@ async def _walk(
             checkpoint=checkpoint,
         )
 
-    # The page whose details are being fetched while the next page's are already requested:
-    # the budget then never runs dry at a page's tail (its last few conversations).
-    fetching: tuple[asyncio.Task[tuple[Fetched, list[str]]], str | None] | None = None
-
-    async def write_when_fetched(
-        task: asyncio.Task[tuple[Fetched, list[str]]], nxt: str | None
-    ) -> None:
-        nonlocal writing
-        fetched, listed = await task
-        if writing is not None:
-            result.events += (await writing).events
-        writing = asyncio.ensure_future(
-            ctx.write(lambda conn: write_page(conn, fetched, listed, nxt))
-        )
-        ctx.on_progress(scope, result.rows_seen)
-
     try:
         async with contextlib.aclosing(prefetch(pages)) as walk:
             async for page in walk:
-                task = asyncio.ensure_future(_fetch_page(ctx, page, workspace_id, result))
-                if fetching is not None:
-                    previous, fetching = fetching, (task, page.next_cursor)
-                    await write_when_fetched(*previous)
-                else:
-                    fetching = (task, page.next_cursor)
-        if fetching is not None:
-            last, fetching = fetching, None
-            await write_when_fetched(*last)
+                fetched, listed = await _fetch_page(ctx, page, workspace_id, result)
+                if writing is not None:
+                    result.events += (await writing).events
+                writing = asyncio.ensure_future(
+                    ctx.write(
+                        lambda conn, f=fetched, ids=listed, nxt=page.next_cursor: write_page(  # type: ignore[misc]
+                            conn, f, ids, nxt
+                        )
+                    )
+                )
+                ctx.on_progress(scope, result.rows_seen)
         if writing is not None:
             result.events += (await writing).events
             writing = None
     finally:
-        if fetching is not None:  # the walk failed or was cancelled: drop the read-ahead
-            task = fetching[0]
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
         if writing is not None:
             # Let a started commit finish: its page and checkpoint belong together.
             await asyncio.shield(writing)
