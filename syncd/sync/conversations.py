@@ -116,7 +116,7 @@ async def observe(
         known = stored.message_ids if stored is not None else frozenset()
         new_messages = any(str(m["id"]) not in known for m in messages)
         attachments = None
-        if stored is None or not stored.announced or new_messages or _pending(stored):
+        if stored is None or not stored.announced or new_messages or stored.attachments_pending:
             fetched = await client.get_attachments(conversation_id, priority=priority)
             attachments = [a.raw for a in fetched]
     except NotFound:
@@ -127,14 +127,6 @@ async def observe(
         log.warning("detail_fetch_failed", conversation_id=conversation_id, error=str(exc))
         return replace(base, detail_error=str(exc)[:500])
     return replace(base, detail=payload, messages=messages, attachments=attachments)
-
-
-def _pending(stored: StoredConversation) -> bool:
-    from syncd.sync.observe import SETTLED_ATTACHMENT_STATUSES
-
-    return any(
-        str(a.get("status")) not in SETTLED_ATTACHMENT_STATUSES for a in stored.attachments.values()
-    )
 
 
 async def fetch_changed(

@@ -35,6 +35,11 @@ class StoredConversation:
     attention_items: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
+    def attachments_pending(self) -> bool:
+        """Whether one of its stored attachments is still settling."""
+        return attachments_pending(self.attachments.values())
+
+    @property
     def announced(self) -> bool:
         """Whether a complete observation (with its detail) was ever written and told."""
         return self.fingerprint is not None and not self.deleted
@@ -154,7 +159,7 @@ def plan_conversation(
             },
         )
 
-    pending = stored is not None and _attachments_pending(stored.attachments.values())
+    pending = stored is not None and stored.attachments_pending
     if obs.attachments is not None:
         known = stored.attachments if stored else {}
         changes.events.extend(
@@ -165,7 +170,7 @@ def plan_conversation(
                 "attachments",
                 mirror_row(tables.attachments, attachment, at, conversation_id=conversation_id),
             )
-        pending = _attachments_pending(obs.attachments)
+        pending = attachments_pending(obs.attachments)
 
     items = obs.detail.get("attentionItems")
     if isinstance(items, list):
@@ -244,7 +249,7 @@ def plan_attachments(
                 tables.attachments, attachment, observed_at, conversation_id=conversation_id
             ),
         )
-    changes.pending_flags[conversation_id] = _attachments_pending(attachments)
+    changes.pending_flags[conversation_id] = attachments_pending(attachments)
     return changes
 
 
@@ -285,7 +290,8 @@ def plan_attention_items(
     return changes
 
 
-def _attachments_pending(attachments: Any) -> bool:
+def attachments_pending(attachments: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether any attachment is still settling (not in a final status)."""
     return any(str(item.get("status")) not in SETTLED_ATTACHMENT_STATUSES for item in attachments)
 
 
