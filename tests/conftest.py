@@ -37,12 +37,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool, QueuePool
 
 from syncd.store.engine import create_engine_for, create_private_file
 from syncd.store.migrate import upgrade
+
+# Hypothesis's per-example deadline is a timing assertion: on a loaded 2-core CI machine it fails
+# examples that are correct, only slow. Properties here assert behaviour, never speed.
+settings.register_profile("syncd", deadline=None)
+settings.load_profile("syncd")
 
 POSTGRES_URL_ENV = "SYNCD_TEST_POSTGRES_URL"
 # Read once and removed: syncd rejects SYNCD_* variables that name no setting, and neither
