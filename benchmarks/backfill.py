@@ -72,6 +72,7 @@ import glob
 import json
 import os
 import pwd
+import resource
 import shutil
 import socket
 import sqlite3
@@ -169,6 +170,10 @@ def child_main(args: argparse.Namespace) -> int:
             await deliver_after_sync(ctx)
             wall = time.perf_counter() - started
             cpu = time.process_time() - cpu
+            timing["write_cpu_s"] += ctx.offloaded_write_cpu_s
+            timing["write_calls"] += ctx.offloaded_writes
+            timing["offloaded_cpu_s"] = ctx.offloaded_write_cpu_s
+            timing["offloaded_calls"] = ctx.offloaded_writes
         failed = [f"{r.stream} {r.scope}: {r.error}" for r in results if not r.ok]
         return {
             "wall_s": wall,
@@ -182,6 +187,11 @@ def child_main(args: argparse.Namespace) -> int:
 
     report = asyncio.run(run())
     report["peak_rss_kb"] = peak_rss_kb()
+    # The write worker (ended with its walk): its whole CPU time, and its peak RSS as the kernel
+    # reports it for a child (at least this process's RSS when it was started; see above).
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report["worker_cpu_s"] = worker.ru_utime + worker.ru_stime
+    report["worker_max_rss_kb"] = worker.ru_maxrss
     print(json.dumps(report), flush=True)
     return 0
 
@@ -504,6 +514,10 @@ class Measurement:
     load: float
     request_s: float
     concurrency: int
+    offloaded_txns: int = 0
+    offloaded_cpu_s: float = 0.0
+    worker_cpu_s: float = 0.0
+    worker_rss_mb: float = 0.0
     by_route: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -574,12 +588,16 @@ def measure(
         raw_pg=raw_pg,
         rss_mb=child.max_rss_kb / 1024,
         syncd_cpu_s=report["sync_cpu_s"],
-        startup_cpu_s=child.cpu_s - report["sync_cpu_s"],
+        startup_cpu_s=child.cpu_s - report["sync_cpu_s"] - report["worker_cpu_s"],
         sim_cpu_s=sim_cpu,
         pg_cpu_s=pg_cpu,
         load=load,
         request_s=report["request_s"],
         concurrency=args.concurrency,
+        offloaded_txns=int(timing.get("offloaded_calls", 0)),
+        offloaded_cpu_s=timing.get("offloaded_cpu_s", 0.0),
+        worker_cpu_s=report["worker_cpu_s"],
+        worker_rss_mb=report["worker_max_rss_kb"] / 1024,
         by_route=report["requests"],
     )
 
@@ -600,15 +618,18 @@ def print_measurement(m: Measurement) -> None:
         f"sent to answered"
     )
     busy = m.syncd_cpu_s + m.sim_cpu_s + m.pg_cpu_s
+    busy += m.worker_cpu_s
     print(
-        f"  CPU               syncd {m.syncd_cpu_s:.1f} s (+{m.startup_cpu_s:.1f} s start-up), "
-        f"simulator {m.sim_cpu_s:.1f} s, "
+        f"  CPU               syncd {m.syncd_cpu_s:.1f} s (+{m.startup_cpu_s:.1f} s start-up) "
+        f"+ its write worker {m.worker_cpu_s:.1f} s, simulator {m.sim_cpu_s:.1f} s, "
         f"PostgreSQL {m.pg_cpu_s:.1f} s = {busy:.1f} s of {cores} cores x {m.wall_s:.1f} s "
         f"= {cores * m.wall_s:.1f} s"
     )
     print(
-        f"  rows written      {m.rows:8,}     in {m.write_txns} write transactions, "
-        f"{m.write_cpu_s:.2f} s CPU ({m.apply_cpu_s:.2f} s of it in apply_changes)"
+        f"  rows written      {m.rows:8,}     in {m.write_txns} write transactions "
+        f"({m.offloaded_txns} of them in the write worker), {m.write_cpu_s:.2f} s CPU "
+        f"({m.offloaded_cpu_s:.2f} s in the worker; apply_changes in the main process "
+        f"{m.apply_cpu_s:.2f} s)"
     )
     print(
         f"  rows/s            syncd {m.syncd_rows_per_s:9,.0f}   raw sqlite3 executemany "
@@ -621,7 +642,9 @@ def print_measurement(m: Measurement) -> None:
             f"                    raw psycopg executemany {pg_rate:9,.0f} rows/s "
             f"({m.raw_pg.cpu_s:.2f} s CPU in this process, {m.raw_pg.wall_s:.2f} s wall)"
         )
-    print(f"  peak RSS (syncd)  {m.rss_mb:8.1f} MB")
+    print(
+        f"  peak RSS (syncd)  {m.rss_mb:8.1f} MB   (write worker: at most {m.worker_rss_mb:.1f} MB)"
+    )
 
 
 def summary(results: list[Measurement]) -> bool:

@@ -290,3 +290,36 @@ async def test_no_log_line_or_error_of_a_failing_request_holds_the_token(
     assert {e["event"] for e in logs} >= {"api_retry", "api_request_failed"}
     texts = [repr(e) for e in logs] + [f"{e} {e!r}" for e in errors]
     assert all(token not in text for text in texts)
+
+
+# -- environment proxies --------------------------------------------------------------------------
+
+
+async def test_an_environment_proxy_carries_the_requests(
+    sim_server: SimServer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With HTTP_PROXY set, requests go through the proxy (httpx's own proxy handling).
+
+    The simulator stands in for the proxy: it answers an absolute-form request for a host that
+    does not exist, which only a request sent through the proxy can reach.
+    """
+    monkeypatch.setenv("HTTP_PROXY", sim_server.base_url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    sim_server.reset_counts()
+    async with OhalloClient("http://api.ohallo.invalid", EXAMPLE_TOKEN, clock=clock) as api:
+        page = await api.list_conversations(limit=5)
+    assert [row.raw for row in page.rows] == [
+        sim_server.simulator.list_row(c) for c in sim_server.simulator.conversation_ids()[:5]
+    ]
+    assert sim_server.request_counts == {"list_conversations": 1}
+
+
+async def test_no_proxy_sends_loopback_requests_directly(
+    sim_server: SimServer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    async with make_client(sim_server, clock) as api:
+        page = await api.list_conversations(limit=5)
+    assert len(page.rows) == 5

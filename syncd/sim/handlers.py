@@ -128,6 +128,12 @@ def optional_text(body: JSONObject, name: str) -> str | None:
     return value
 
 
+async def _sleep_until(loop: asyncio.AbstractEventLoop, due: float) -> None:
+    remaining = due - loop.time()
+    if remaining > 0:
+        await asyncio.sleep(remaining)
+
+
 class SimHandlers:
     """The route handlers over one ``Simulator``."""
 
@@ -137,17 +143,31 @@ class SimHandlers:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Count, delay, inject faults, check auth, map errors to the API's error shape."""
+        """Count, delay, inject faults, check auth, map errors to the API's error shape.
+
+        With a latency set, every answer leaves that long after its request arrived: the
+        simulator's own work happens within the latency, as a real server's does, so a busy
+        simulator does not slow its answers down beyond it.
+        """
         route = request.match_info.route.name
         if route is None:
             problem = request.match_info.http_exception
             status = problem.status if problem is not None else 404
             return error_response(status, "not found" if status == 404 else "method not allowed")
         self.recorder.record(route, request.method, request.path_qs)
-        faults = self.sim.faults
-        if faults.latency_ms > 0:
-            await asyncio.sleep(faults.latency_ms / 1000)
-        fault = faults.decide(route)
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.sim.faults.latency_ms / 1000
+        fault = self.sim.faults.decide(route)
+        if fault is not None and fault.kind == "drop":
+            await _sleep_until(loop, due)
+            return drop_connection(request)
+        response = await self._answer(request, handler, route, fault)
+        await _sleep_until(loop, due)
+        return response
+
+    async def _answer(
+        self, request: web.Request, handler: Handler, route: str, fault: Fault | None
+    ) -> web.StreamResponse:
         if fault is not None and fault.kind != "malformed":
             return self._inject(request, route, fault)
         if not is_authorized(request):

@@ -41,6 +41,10 @@ class SyncContext:
     clock: Clock = utc_now
     on_written: Callable[[Written], None] = _ignore_written
     on_progress: Callable[[str, int], None] = _ignore_progress
+    offloaded_writes: int = 0
+    """Writing transactions committed by write worker processes (syncd/sync/offload.py)."""
+    offloaded_write_cpu_s: float = 0.0
+    """The CPU time those transactions took there."""
     _write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from sqlalchemy import Connection, and_, select
 
 from syncd.api import Priority
@@ -14,6 +16,7 @@ from syncd.sync.conversations import (
     fetch_changed,
     write_fetched,
 )
+from syncd.sync.pipeline import gather_all, prefetch
 from syncd.sync.result import PassResult
 from syncd.sync.state import backfill_complete, record_success, scope_key
 
@@ -67,28 +70,35 @@ async def hot_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult:
     backfill = not await ctx.read(lambda conn: backfill_complete(conn, scope))
     before = await ctx.read(lambda conn: _hot_ids(conn, workspace_id, statuses))
     seen: set[str] = set()
-    for status in statuses:
-        async for page in ctx.client.iter_conversation_pages(
+
+    async def walk(status: str) -> None:
+        pages = ctx.client.iter_conversation_pages(
             workspace_id=workspace_id, status=status, limit=100, priority=Priority.HOT
-        ):
-            # Filtered again here: a server may ignore a filter.
-            rows = [
-                row
-                for row in page.rows
-                if row.status == status
-                and (workspace_id is None or row.workspace_id == workspace_id)
-            ]
-            seen.update(row.id for row in rows)
-            seen.update(bad.id for bad in page.malformed if bad.id)
-            result.rows_seen += len(rows)
-            result.skipped += len(page.malformed)
-            fetched = await fetch_changed(ctx, rows, priority=Priority.DETAIL)
-            if fetched.results:
-                written = await ctx.write(
-                    lambda conn, f=fetched: write_fetched(conn, f, backfill=backfill)  # type: ignore[misc]
-                )
-                result.events += written.events
-            result.details_fetched += fetched.details
+        )
+        async with contextlib.aclosing(prefetch(pages)) as listed:
+            async for page in listed:
+                # Filtered again here: a server may ignore a filter.
+                rows = [
+                    row
+                    for row in page.rows
+                    if row.status == status
+                    and (workspace_id is None or row.workspace_id == workspace_id)
+                ]
+                seen.update(row.id for row in rows)
+                seen.update(bad.id for bad in page.malformed if bad.id)
+                result.rows_seen += len(rows)
+                result.skipped += len(page.malformed)
+                fetched = await fetch_changed(ctx, rows, priority=Priority.DETAIL)
+                if fetched.results:
+                    written = await ctx.write(
+                        lambda conn, f=fetched: write_fetched(conn, f, backfill=backfill)  # type: ignore[misc]
+                    )
+                    result.events += written.events
+                result.details_fetched += fetched.details
+
+    # The status lists are independent: walked side by side (the request budget still caps
+    # what is in flight), each reading its next page while the current one is handled.
+    await gather_all(walk(status) for status in statuses)
     # Hot last time, in no hot list now: learn where it went (another status, or deleted).
     left = before - seen
     # A failed detail is retried on the next pass whatever the status (DESIGN.md §6), also

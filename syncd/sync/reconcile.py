@@ -2,17 +2,19 @@
 
 Resumable: each page's rows, events and the cursor of the next page are committed in one
 transaction, so a killed walk continues where it stopped with nothing written twice. Pipelined:
-the next page is fetched while the current page's details are, and a page is written while the
-next one's details are fetched.
+the next page is listed while the current page's details are fetched, the next page's details are
+requested before the current page's last ones are answered, and a page is written while the
+following pages' details are fetched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+import functools
+from collections import deque
+from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
 
 import structlog
 from sqlalchemy import Connection, and_, or_, select
@@ -23,6 +25,8 @@ from syncd.store import tables
 from syncd.sync.attention import write_attention_items
 from syncd.sync.context import SyncContext
 from syncd.sync.conversations import Fetched, fetch_by_id, fetch_changed, write_fetched
+from syncd.sync.offload import offload_for
+from syncd.sync.pipeline import prefetch
 from syncd.sync.result import PassResult
 from syncd.sync.state import backfill_complete, read_state, record_success, scope_key, write_state
 from syncd.sync.writer import Written
@@ -30,29 +34,10 @@ from syncd.sync.writer import Written
 log = structlog.get_logger(__name__)
 
 STREAM = "reconcile"
-T = TypeVar("T")
-
-
-async def prefetch(source: AsyncIterator[T]) -> AsyncGenerator[T, None]:
-    """Yield ``source``'s items while already fetching the next one."""
-    pending: asyncio.Task[T] = asyncio.ensure_future(anext(source))
-    try:
-        while True:
-            try:
-                item = await pending
-            except StopAsyncIteration:
-                return
-            pending = asyncio.ensure_future(anext(source))
-            yield item
-    finally:
-        if not pending.done():
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                await pending
-        elif not pending.cancelled():
-            # A read-ahead that failed after the consumer stopped: its error is not ours to
-            # raise (the walk already ended), but it must be retrieved, not logged as lost.
-            pending.exception()
+PAGES_IN_FLIGHT = 2
+"""Pages whose details are fetched at the same time during a walk."""
+OFFLOAD_FROM_PAGE = 10
+"""A walk writes its pages from this one on (counting from 0) in a worker process."""
 
 
 def _unlisted(conn: Connection, workspace_id: str | None, started: datetime) -> list[str]:
@@ -132,43 +117,98 @@ async def _walk(
         workspace_id=workspace_id, limit=100, start_cursor=cursor, priority=Priority.RECONCILE
     )
     writing: asyncio.Task[Written] | None = None
+    written_pages = 0
+    # A long walk writes its pages in a worker process (see syncd/sync/offload.py); a short
+    # one never pays for starting it.
+    offload = offload_for(ctx.settings, ctx.engine)
 
-    def write_page(
-        conn: Connection, fetched: Fetched, listed: list[str], nxt: str | None
-    ) -> Written:
-        def checkpoint(c: Connection) -> None:
-            write_state(c, scope, STREAM, cursor=nxt, state={"phase": "walk" if nxt else "sweep"})
+    async def write(work: Callable[[Connection], Written]) -> Written:
+        if offload is None or written_pages < OFFLOAD_FROM_PAGE:
+            return await ctx.write(work)
+        written = await offload.write(work)
+        ctx.on_written(written)
+        return written
 
-        return write_fetched(
-            conn,
-            fetched,
-            backfill=backfill,
-            listed_ids=listed,
+    # Pages whose details are being fetched, oldest first. The next page's details are requested
+    # while the oldest page's last few are still in flight, so the request budget never runs dry
+    # at a page's tail; pages are still written one by one, in list order.
+    fetching: deque[tuple[asyncio.Task[tuple[Fetched, list[str]]], str | None]] = deque()
+
+    async def write_oldest() -> None:
+        nonlocal writing, written_pages
+        task, nxt = fetching[0]
+        fetched, listed = await task
+        fetching.popleft()
+        if writing is not None:
+            result.events += (await writing).events
+        work = functools.partial(
+            write_walked_page,
+            fetched=fetched,
+            listed=listed,
             listed_at=started,
-            checkpoint=checkpoint,
+            backfill=backfill,
+            scope=scope,
+            next_cursor=nxt,
         )
+        writing = asyncio.ensure_future(write(work))
+        written_pages += 1
+        ctx.on_progress(scope, result.rows_seen)
 
     try:
         async with contextlib.aclosing(prefetch(pages)) as walk:
             async for page in walk:
-                fetched, listed = await _fetch_page(ctx, page, workspace_id, result)
-                if writing is not None:
-                    result.events += (await writing).events
-                writing = asyncio.ensure_future(
-                    ctx.write(
-                        lambda conn, f=fetched, ids=listed, nxt=page.next_cursor: write_page(  # type: ignore[misc]
-                            conn, f, ids, nxt
-                        )
-                    )
-                )
-                ctx.on_progress(scope, result.rows_seen)
+                task = asyncio.ensure_future(_fetch_page(ctx, page, workspace_id, result))
+                fetching.append((task, page.next_cursor))
+                if len(fetching) > PAGES_IN_FLIGHT - 1:
+                    await write_oldest()
+        while fetching:
+            await write_oldest()
         if writing is not None:
             result.events += (await writing).events
             writing = None
     finally:
-        if writing is not None:
-            # Let a started commit finish: its page and checkpoint belong together.
-            await asyncio.shield(writing)
+        # The walk failed or was cancelled: drop the pages not written (their requests are
+        # cancelled; an error one of them met is not this walk's to raise any more).
+        for task, _ in fetching:
+            task.cancel()
+        for task, _ in fetching:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        try:
+            if writing is not None:
+                # Let a started commit finish: its page and checkpoint belong together.
+                await asyncio.shield(writing)
+        finally:
+            if offload is not None:
+                await asyncio.shield(offload.close())
+                ctx.offloaded_writes += offload.units
+                ctx.offloaded_write_cpu_s += offload.cpu_s
+
+
+def write_walked_page(
+    conn: Connection,
+    *,
+    fetched: Fetched,
+    listed: list[str],
+    listed_at: datetime,
+    backfill: bool,
+    scope: str,
+    next_cursor: str | None,
+) -> Written:
+    """One walked page in the caller's transaction: its changes, and the cursor of the next."""
+    return write_fetched(
+        conn,
+        fetched,
+        backfill=backfill,
+        listed_ids=listed,
+        listed_at=listed_at,
+        checkpoint=functools.partial(_checkpoint, scope=scope, next_cursor=next_cursor),
+    )
+
+
+def _checkpoint(conn: Connection, *, scope: str, next_cursor: str | None) -> None:
+    phase = "walk" if next_cursor else "sweep"
+    write_state(conn, scope, STREAM, cursor=next_cursor, state={"phase": phase})
 
 
 async def _fetch_page(
