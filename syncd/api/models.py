@@ -3,35 +3,40 @@
 Every model: camelCase aliases (snake_case names work too), unknown fields kept (``model_extra``),
 only ``id`` required, every other documented field ``None`` when absent, statuses and types plain
 ``str`` (new values are normal), timestamps aware UTC datetimes, and ``.raw`` the JSON object
-exactly as the server sent it (excluded from ``model_dump``).
+exactly as the server sent it (excluded from ``model_dump``; empty when built from Python values).
+
+``.raw`` is attached by the entry points that see the input: ``model_validate`` (and its
+``_json``/``_strings`` siblings), ``parse_item``/``parse_items`` and a detail's nested parts. It
+lives in ``__pydantic_private__`` without a declared ``PrivateAttr``: a private attribute or a
+model validator on every row would cost a Python call per instance, which was most of the price
+of parsing a message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from types import GenericAlias
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
+    GetCoreSchemaHandler,
+    GetPydanticSchema,
     PrivateAttr,
     RootModel,
+    TypeAdapter,
     ValidationError,
     ValidatorFunctionWrapHandler,
+    WithJsonSchema,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
-
-
-def _only_text_or_datetime(value: Any) -> Any:
-    # pydantic would read a number as a Unix time; the API sends ISO-8601 text only.
-    if value is None or isinstance(value, str | datetime):
-        return value
-    raise ValueError("must be an ISO-8601 timestamp string")
+from pydantic.alias_generators import to_camel, to_snake
+from pydantic.config import ExtraValues
+from pydantic_core import CoreSchema, from_json
+from pydantic_core import core_schema as cs
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -40,7 +45,25 @@ def _as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-UtcDatetime = Annotated[datetime, BeforeValidator(_only_text_or_datetime), AfterValidator(_as_utc)]
+def _utc_datetime_schema(source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+    # pydantic would read a number as a Unix time; the API sends ISO-8601 text only. The gate
+    # (text or a datetime, else the same value_error as a validator raising ValueError would give)
+    # runs inside pydantic-core; only the conversion to UTC is a Python call.
+    only_text_or_datetime = cs.custom_error_schema(
+        cs.union_schema([cs.str_schema(strict=True), cs.datetime_schema(strict=True)]),
+        custom_error_type="value_error",
+        custom_error_context={"error": "must be an ISO-8601 timestamp string"},
+    )
+    return cs.chain_schema(
+        [only_text_or_datetime, cs.no_info_after_validator_function(_as_utc, handler(source))]
+    )
+
+
+UtcDatetime = Annotated[
+    datetime,
+    GetPydanticSchema(_utc_datetime_schema),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 def describe_errors(exc: ValidationError) -> str:
@@ -73,6 +96,15 @@ def row_id(raw: Any) -> str | None:
     return None
 
 
+_object_setattr = object.__setattr__
+
+
+def _keep_raw(model: BaseModel, raw: dict[str, Any]) -> None:
+    # Only on a fresh instance: a detail's own validator already stored its raw and malformed.
+    if model.__pydantic_private__ is None:
+        _object_setattr(model, "__pydantic_private__", {"_raw": raw})
+
+
 class ApiModel(BaseModel):
     """Base of every API object: lenient, frozen, and remembering its raw payload."""
 
@@ -83,23 +115,84 @@ class ApiModel(BaseModel):
         frozen=True,
     )
 
-    # A default, not default_factory=dict: pydantic inspects a factory's signature on every
-    # instance, which cost more than the rest of validating a message (the empty dict is
-    # copied per instance all the same).
-    _raw: dict[str, Any] = PrivateAttr(default={})
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _keep_raw(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        model = handler(data)
-        if isinstance(data, dict) and isinstance(model, ApiModel):
-            model._raw = data
-        return model
-
     @property
     def raw(self) -> dict[str, Any]:
         """The JSON object exactly as received (empty when built from Python values)."""
-        return self._raw
+        private = self.__pydantic_private__
+        if private is None:
+            return {}
+        raw: dict[str, Any] = private["_raw"]
+        return raw
+
+    @classmethod
+    def model_validate(
+        cls,
+        obj: Any,
+        *,
+        strict: bool | None = None,
+        extra: ExtraValues | None = None,
+        from_attributes: bool | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> Self:
+        """Validate ``obj``; a JSON object is kept as ``.raw``."""
+        model = super().model_validate(
+            obj,
+            strict=strict,
+            extra=extra,
+            from_attributes=from_attributes,
+            context=context,
+            by_alias=by_alias,
+            by_name=by_name,
+        )
+        if isinstance(obj, dict):
+            _keep_raw(model, obj)
+        return model
+
+    @classmethod
+    def model_validate_json(
+        cls,
+        json_data: str | bytes | bytearray,
+        *,
+        strict: bool | None = None,
+        extra: ExtraValues | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> Self:
+        """Validate JSON text; the object it holds is kept as ``.raw``."""
+        model = super().model_validate_json(
+            json_data,
+            strict=strict,
+            extra=extra,
+            context=context,
+            by_alias=by_alias,
+            by_name=by_name,
+        )
+        data = from_json(json_data)
+        if isinstance(data, dict):
+            _keep_raw(model, data)
+        return model
+
+    @classmethod
+    def model_validate_strings(
+        cls,
+        obj: Any,
+        *,
+        strict: bool | None = None,
+        extra: ExtraValues | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> Self:
+        """Validate an object of strings; it is kept as ``.raw``."""
+        model = super().model_validate_strings(
+            obj, strict=strict, extra=extra, context=context, by_alias=by_alias, by_name=by_name
+        )
+        if isinstance(obj, dict):
+            _keep_raw(model, obj)
+        return model
 
 
 class Contact(ApiModel):
@@ -182,6 +275,12 @@ class ConversationRow(ApiModel):
 _ItemT = TypeVar("_ItemT", bound=ApiModel)
 
 
+def _validated(model: type[_ItemT], raw: dict[str, Any]) -> _ItemT:
+    item: _ItemT = model.__pydantic_validator__.validate_python(raw)
+    _keep_raw(item, raw)
+    return item
+
+
 def parse_item(
     model: type[_ItemT], raw: Any, path: str
 ) -> tuple[_ItemT | None, MalformedRow | None]:
@@ -189,15 +288,38 @@ def parse_item(
     if not isinstance(raw, dict):
         return None, MalformedRow(None, raw, "not a JSON object", path)
     try:
-        return model.model_validate(raw), None
+        return _validated(model, raw), None
     except ValidationError as exc:
         return None, MalformedRow(row_id(raw), raw, describe_errors(exc), path)
+
+
+_list_validators: dict[type[ApiModel], Callable[[list[Any]], list[Any]]] = {}
+
+
+def _list_validator(model: type[ApiModel]) -> Callable[[list[Any]], list[Any]]:
+    """``validate_python`` of ``list[model]`` (straight to pydantic-core, built once per model)."""
+    validate = _list_validators.get(model)
+    if validate is None:
+        validate = TypeAdapter(GenericAlias(list, (model,))).validator.validate_python
+        _list_validators[model] = validate
+    return validate
 
 
 def parse_items(
     model: type[_ItemT], raws: list[Any], path: str
 ) -> tuple[tuple[_ItemT, ...], tuple[MalformedRow, ...]]:
-    """Every raw row of a list, parsed one by one; the bad ones go to the second tuple."""
+    """Every raw row of a list as ``model``; the bad ones go to the second tuple."""
+    if all(isinstance(raw, dict) for raw in raws):
+        # The usual case, every row good: the whole list in one call into pydantic-core. When
+        # a row fails, the rows are parsed one by one below to tell the good from the bad.
+        try:
+            items: list[_ItemT] = _list_validator(model)(raws)
+        except ValidationError:
+            pass
+        else:
+            for parsed, raw in zip(items, raws, strict=True):
+                _keep_raw(parsed, raw)
+            return tuple(items), ()
     good: list[_ItemT] = []
     bad: list[MalformedRow] = []
     for index, raw in enumerate(raws):
@@ -212,6 +334,7 @@ def parse_items(
 # Nested parts of a detail parsed leniently: a bad message never fails the conversation.
 _DETAIL_OBJECTS: dict[str, type[ApiModel]] = {"contact": Contact, "account": Account}
 _DETAIL_LISTS: dict[str, type[ApiModel]] = {"history": Message, "attentionItems": AttentionItem}
+_SNAKE_CASE_LISTS = {to_snake(key): key for key in _DETAIL_LISTS if to_snake(key) != key}
 
 
 class ConversationDetail(ApiModel):
@@ -240,8 +363,6 @@ class ConversationDetail(ApiModel):
     history: tuple[Message, ...] | None = None
     context_entries: tuple[Any, ...] | None = None
     attention_items: tuple[AttentionItem, ...] | None = None
-
-    _malformed: tuple[MalformedRow, ...] = PrivateAttr(default=())
 
     @model_validator(mode="wrap")
     @classmethod
@@ -272,14 +393,31 @@ class ConversationDetail(ApiModel):
             prepared["contextEntries"] = None
         model = handler(prepared)
         if isinstance(model, ConversationDetail):
-            model._raw = data
-            model._malformed = tuple(malformed)
+            private = {"_raw": data, "_malformed": tuple(malformed)}
+            _object_setattr(model, "__pydantic_private__", private)
+            model._keep_raws_of_named_lists(data)
         return model
+
+    def _keep_raws_of_named_lists(self, data: dict[str, Any]) -> None:
+        # A list sent under its snake_case name (``attention_items``) is not parsed leniently
+        # above but validated by pydantic with the detail; its rows get their raw here.
+        for name, key in _SNAKE_CASE_LISTS.items():
+            if key in data:
+                continue
+            raws, items = data.get(name), getattr(self, name)
+            if isinstance(raws, list) and items is not None:
+                for item, raw in zip(items, raws, strict=False):
+                    if isinstance(raw, dict):
+                        _keep_raw(item, raw)
 
     @property
     def malformed(self) -> tuple[MalformedRow, ...]:
         """Nested rows (messages, attention items, contact, account) that failed validation."""
-        return self._malformed
+        private = self.__pydantic_private__
+        if private is None:
+            return ()
+        malformed: tuple[MalformedRow, ...] = private["_malformed"]
+        return malformed
 
 
 class StatusCounts(RootModel[dict[str, int]]):
