@@ -135,6 +135,45 @@ async def test_a_freed_concurrency_slot_goes_to_the_highest_priority_waiter() ->
     assert order == ["hot", "reconcile"]
 
 
+async def test_a_follow_up_request_keeps_its_place_inside_keep_place() -> None:
+    """A conversation's second request is served before requests queued after its first."""
+    clock = FakeClock()
+    budget = RequestBudget(1000.0, max_concurrency=1, burst=100.0, clock=clock)
+    order: list[str] = []
+
+    async def conversation(name: str, *, keep: bool) -> None:
+        async def two_requests() -> None:
+            async with budget.slot(Priority.RECONCILE):
+                order.append(f"{name}.detail")
+            async with budget.slot(Priority.RECONCILE):
+                order.append(f"{name}.attachments")
+
+        if keep:
+            with budget.keep_place():
+                await two_requests()
+        else:
+            await two_requests()
+
+    for keep in (False, True):
+        order.clear()
+        await budget.acquire(Priority.DETAIL)
+        first = asyncio.create_task(conversation("a", keep=keep))
+        await until(lambda: budget.waiting == 1)
+        later = [asyncio.create_task(take_and_named(budget, order, f"b{i}")) for i in range(2)]
+        await until(lambda: budget.waiting == 3)
+        budget.release()
+        await asyncio.gather(first, *later)
+        if keep:
+            assert order == ["a.detail", "a.attachments", "b0", "b1"]
+        else:
+            assert order == ["a.detail", "b0", "b1", "a.attachments"]
+
+
+async def take_and_named(budget: RequestBudget, order: list[str], name: str) -> None:
+    async with budget.slot(Priority.RECONCILE):
+        order.append(name)
+
+
 async def test_at_most_max_concurrency_requests_are_in_flight() -> None:
     budget = RequestBudget(1000.0, max_concurrency=3, burst=100.0, clock=FakeClock())
     gate = asyncio.Event()

@@ -35,6 +35,7 @@ from daemon_support import (
     write_config,
 )
 from sqlalchemy import Engine, select
+from sync_support import settle_attachments
 
 from syncd.sim import SimConfig, SimServer, Simulator
 from syncd.store import tables
@@ -292,7 +293,10 @@ def check_readiness_follows_the_api(sim: Simulator, daemon: Daemon) -> None:
 def test_sigterm_mid_backfill_exits_0_and_a_restart_finishes_with_nothing_lost(
     db_url: str, engine: Engine, tmp_path: Path, processes: Processes
 ) -> None:
-    sim = Simulator(SimConfig(seed=13, conversations=300, messages_per_conversation=2))
+    sim = Simulator(SimConfig(seed=13, conversations=500, messages_per_conversation=2))
+    # Attachments still processing are re-read by every hot pass (each second here), ahead of
+    # the backfill's requests: settled, they leave the backfill the budget.
+    settle_attachments(sim)
     sink = tmp_path / "events.jsonl"
     shutdown_s = 2.0
     with SimServer(sim) as server:
@@ -301,7 +305,7 @@ def test_sigterm_mid_backfill_exits_0_and_a_restart_finishes_with_nothing_lost(
             base_url=server.base_url,
             db_url=db_url,
             sink_path=sink,
-            # ~700 requests at 120/s: the backfill takes several seconds.
+            # ~1,100 requests at 120/s: the backfill takes several seconds.
             api={"max_requests_per_s": 120},
             daemon={"shutdown_timeout_s": shutdown_s},
         )

@@ -1,6 +1,7 @@
 """The request budget shared by every call of one client: a token bucket and a concurrency limit.
 
-Waiters are served by priority (lower first), first come first served within a priority. Only the
+Waiters are served by priority (lower first), first come first served within a priority (or in the
+order of their ``keep_place`` blocks, when they were made inside one). Only the
 waiter at the head of the queue ever sleeps for a token, so a fake clock that simply advances when
 slept on gives exact virtual times. Only the head is ever woken, too: a change (a slot freed, a
 sleep over, the head gone) wakes the one waiter that may now proceed, so thousands of queued
@@ -13,13 +14,16 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Protocol
 
 DEFAULT_BURST_S = 0.25  # the bucket holds this many seconds' worth of requests (at least one)
+# The queue place of requests made inside ``RequestBudget.keep_place`` (budget id, place).
+_PLACE: ContextVar[tuple[int, int] | None] = ContextVar("syncd_budget_place", default=None)
 # Float rounding must not leave a waiter sleeping for 1e-17 s forever (time would not move).
 _EPSILON = 1e-9
 
@@ -94,10 +98,10 @@ class RequestBudget:
         self._stamp = self._clock.monotonic()
         self._in_flight = 0
         self._sleeping = False
-        self._queue: list[tuple[int, int]] = []
+        self._queue: list[tuple[int, int, int]] = []
         self._seq = itertools.count()
         # The futures of waiters parked in _wait_for_change, by queue entry.
-        self._parked: dict[tuple[int, int], asyncio.Future[None]] = {}
+        self._parked: dict[tuple[int, int, int], asyncio.Future[None]] = {}
 
     @property
     def in_flight(self) -> int:
@@ -108,6 +112,22 @@ class RequestBudget:
     def waiting(self) -> int:
         """Requests queued for the budget now."""
         return len(self._queue)
+
+    @contextmanager
+    def keep_place(self) -> Iterator[None]:
+        """Queue every request made inside the block at one place: where the first would queue.
+
+        Within a priority, requests are served first come first served; a request that follows
+        up on an earlier one (an attachments list after its conversation's detail) would queue
+        behind everything requested meanwhile. Inside this block it keeps the block's place, so
+        a batch of conversations finishes in the order it was started. Tasks started inside
+        the block inherit the place (a context variable).
+        """
+        token = _PLACE.set((id(self), next(self._seq)))
+        try:
+            yield
+        finally:
+            _PLACE.reset(token)
 
     @asynccontextmanager
     async def slot(self, priority: Priority = Priority.DETAIL) -> AsyncIterator[None]:
@@ -120,7 +140,9 @@ class RequestBudget:
 
     async def acquire(self, priority: Priority = Priority.DETAIL) -> None:
         """Wait until this request may start: its turn, a token and a free slot."""
-        entry = (int(priority), next(self._seq))
+        seq = next(self._seq)
+        place = _PLACE.get()
+        entry = (int(priority), place[1] if place and place[0] == id(self) else seq, seq)
         heapq.heappush(self._queue, entry)
         try:
             while True:
@@ -178,7 +200,7 @@ class RequestBudget:
             if parked is not None and not parked.done():
                 parked.set_result(None)
 
-    async def _wait_for_change(self, entry: tuple[int, int]) -> None:
+    async def _wait_for_change(self, entry: tuple[int, int, int]) -> None:
         parked = asyncio.get_running_loop().create_future()
         self._parked[entry] = parked
         try:

@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection
 
-from syncd.api import ConversationDetail, ConversationRow, Priority
+from syncd.api import AttachmentList, ConversationDetail, ConversationRow, Priority
 from syncd.errors import ApiError, AuthError, NotFound
 from syncd.sync import plan
 from syncd.sync.context import SyncContext
@@ -24,6 +24,7 @@ from syncd.sync.observe import (
     plan_conversation,
     plan_deletion,
 )
+from syncd.sync.pipeline import both
 from syncd.sync.writer import (
     Written,
     apply_changes,
@@ -94,7 +95,23 @@ async def observe(
     list_row: dict[str, Any] | None,
     priority: Priority,
 ) -> ConversationObservation | Gone:
-    """Fetch one conversation's detail (+ messages when history is absent, + attachments)."""
+    """Fetch one conversation's detail (+ messages when history is absent, + attachments).
+
+    Its follow-up requests keep the conversation's place in the request queue, so a batch of
+    conversations completes in the order it was started (see ``RequestBudget.keep_place``).
+    """
+    with ctx.client.budget.keep_place():
+        return await _observe(ctx, conversation_id, stored, list_row=list_row, priority=priority)
+
+
+async def _observe(
+    ctx: SyncContext,
+    conversation_id: str,
+    stored: StoredConversation | None,
+    *,
+    list_row: dict[str, Any] | None,
+    priority: Priority,
+) -> ConversationObservation | Gone:
     client = ctx.client
     observed_at = ctx.clock()
     base = ConversationObservation(
@@ -103,8 +120,18 @@ async def observe(
         list_row=list_row,
         fingerprint=fingerprint_row(list_row) if list_row is not None else None,
     )
+    # A new conversation, one never announced, or one whose attachments are still settling:
+    # its attachments are read whatever the detail says, so both are requested together.
+    attachments_anyway = stored is None or not stored.announced or stored.attachments_pending
     try:
-        detail = await client.get_conversation(conversation_id, priority=priority)
+        found: AttachmentList | None = None
+        if attachments_anyway:
+            detail, found = await both(
+                client.get_conversation(conversation_id, priority=priority),
+                client.get_attachments(conversation_id, priority=priority),
+            )
+        else:
+            detail = await client.get_conversation(conversation_id, priority=priority)
         payload = detail_payload(detail)
         messages: list[dict[str, Any]]
         if "history" in payload:
@@ -113,12 +140,11 @@ async def observe(
             messages = [
                 m.raw for m in await client.get_messages(conversation_id, priority=priority)
             ]
-        known = stored.message_ids if stored is not None else frozenset()
-        new_messages = any(str(m["id"]) not in known for m in messages)
-        attachments = None
-        if stored is None or not stored.announced or new_messages or stored.attachments_pending:
-            fetched = await client.get_attachments(conversation_id, priority=priority)
-            attachments = [a.raw for a in fetched]
+        if found is None:
+            known = stored.message_ids if stored is not None else frozenset()
+            if any(str(m["id"]) not in known for m in messages):
+                found = await client.get_attachments(conversation_id, priority=priority)
+        attachments = [a.raw for a in found] if found is not None else None
     except NotFound:
         return Gone(conversation_id, observed_at)
     except AuthError:

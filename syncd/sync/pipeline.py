@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 async def prefetch(source: AsyncIterator[T]) -> AsyncGenerator[T, None]:
@@ -46,3 +47,9 @@ async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+async def both(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
+    """``gather_all`` of two awaitables of different types."""
+    results: list[Any] = await gather_all([first, second])
+    return results[0], results[1]
