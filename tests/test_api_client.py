@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from collections.abc import Callable
 from typing import Any
@@ -119,6 +120,19 @@ async def test_requests_carry_the_user_agent_and_the_bearer_token(
     headers = server.requests[0].headers
     assert headers["User-Agent"] == f"syncd/{syncd.__version__}"
     assert headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_compressed_answers_are_asked_for_and_decoded(
+    server: ScriptedApi, client: OhalloClient
+) -> None:
+    body = json.dumps([{"id": "a1", "status": "open"}]).encode()
+    server.queue("GET", "/api/attention-items", Reply(raw=gzip.compress(body), headers=GZIP))
+    items = await client.list_attention_items()
+    assert [item.raw for item in items] == [{"id": "a1", "status": "open"}]
+    assert "gzip" in server.requests[0].headers["Accept-Encoding"]
+
+
+GZIP = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
 
 
 # -- every action ---------------------------------------------------------------------------------

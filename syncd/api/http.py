@@ -134,6 +134,8 @@ class HttpCore:
                 "Authorization": f"Bearer {token}",
                 "User-Agent": USER_AGENT,
                 "Accept": "application/json",
+                # What httpx's client would ask for (it decodes these): smaller answers.
+                "Accept-Encoding": "gzip, deflate",
             }
         )
         self._extensions = {"timeout": httpx.Timeout(timeout_s).as_dict()}

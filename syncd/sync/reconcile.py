@@ -36,7 +36,7 @@ log = structlog.get_logger(__name__)
 STREAM = "reconcile"
 PAGES_IN_FLIGHT = 2
 """Pages whose details are fetched at the same time during a walk."""
-OFFLOAD_FROM_PAGE = 10
+OFFLOAD_FROM_PAGE = 3
 """A walk writes its pages from this one on (counting from 0) in a worker process."""
 
 
