@@ -204,6 +204,67 @@ def peak_rss_kb() -> int:
     raise SystemExit("no VmHWM in /proc/self/status")
 
 
+# --- the ceiling: a bare HTTP client against the same simulator --------------------------------
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """What a client doing nothing but HTTP reaches against the same simulator."""
+
+    requests: int
+    wall_s: float
+    mean_request_ms: float
+    ratio: float
+
+
+def bare_client_ceiling(
+    base_url: str, requests: int, concurrency: int, latency_ms: float
+) -> Ceiling:
+    """``requests`` GETs (details and attachment lists, as a backfill makes them) with aiohttp
+    alone: no parsing, no database, exactly ``concurrency`` in flight. Its ratio to the latency
+    bound is the most any client can reach with this simulator on this machine."""
+    import aiohttp
+
+    async def run() -> Ceiling:
+        headers = {"Authorization": f"Bearer {EXAMPLE_TOKEN}"}
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
+            ids: list[str] = []
+            cursor: str | None = None
+            while len(ids) * 2 < requests:
+                params = {"limit": "100", **({"cursor": cursor} if cursor else {})}
+                async with session.get(f"{base_url}/api/conversations", params=params) as r:
+                    page = await r.json()
+                ids += [row["id"] for row in page["data"]]
+                cursor = page.get("nextCursor")
+                if not cursor:
+                    break
+            paths = [
+                f"/api/conversations/{cid}{suffix}"
+                for cid in ids
+                for suffix in ("", "/attachments")
+            ]
+            paths = (paths * (requests // max(1, len(paths)) + 1))[:requests]
+            gate = asyncio.Semaphore(concurrency)
+            took = 0.0
+
+            async def get(path: str) -> None:
+                nonlocal took
+                async with gate:
+                    sent = time.perf_counter()
+                    async with session.get(base_url + path) as response:
+                        await response.read()
+                    took += time.perf_counter() - sent
+
+            started = time.perf_counter()
+            await asyncio.gather(*(get(path) for path in paths))
+            wall = time.perf_counter() - started
+        bound = len(paths) * latency_ms / 1000 / concurrency
+        return Ceiling(len(paths), wall, 1000 * took / len(paths), bound / wall)
+
+    return asyncio.run(run())
+
+
 # --- processes: simulator, PostgreSQL, the child -----------------------------------------------
 
 
@@ -518,6 +579,7 @@ class Measurement:
     offloaded_cpu_s: float = 0.0
     worker_cpu_s: float = 0.0
     worker_rss_mb: float = 0.0
+    ceiling: Ceiling | None = None
     by_route: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -612,6 +674,13 @@ def print_measurement(m: Measurement) -> None:
         f"  latency bound     {m.bound_s:8.1f} s   ratio {m.latency_ratio:6.1%} "
         f"(target >= {LATENCY_RATIO_TARGET:.0%})"
     )
+    if m.ceiling is not None:
+        c = m.ceiling
+        print(
+            f"  bare client       ratio {c.ratio:6.1%}  ({c.requests:,} GETs with aiohttp "
+            f"alone, no parsing, no database: a request took {c.mean_request_ms:.1f} ms; "
+            f"syncd reaches {m.latency_ratio / c.ratio:.0%} of it)"
+        )
     print(
         f"  in flight         {m.request_s / m.wall_s:8.1f}     on average of {m.concurrency} "
         f"allowed; a request took {1000 * m.request_s / m.requests:.1f} ms on average, "
@@ -652,12 +721,14 @@ def summary(results: list[Measurement]) -> bool:
     print("\n== summary")
     print(
         f"  {'size':>7} {'database':<10} {'wall s':>7} {'requests':>9} {'bound s':>8} "
-        f"{'ratio':>6} {'rows/s':>8} {'raw/s':>8} {'ratio':>6} {'RSS MB':>7} {'syncd CPU s':>11}"
+        f"{'ratio':>6} {'bare':>6} {'rows/s':>8} {'raw/s':>8} {'ratio':>6} {'RSS MB':>7} "
+        f"{'syncd CPU s':>11}"
     )
     for m in results:
         print(
             f"  {m.size:>7,} {m.database:<10} {m.wall_s:7.1f} {m.requests:9,} {m.bound_s:8.1f} "
-            f"{m.latency_ratio:6.1%} {m.syncd_rows_per_s:8,.0f} {m.raw_rows_per_s:8,.0f} "
+            f"{m.latency_ratio:6.1%} {m.ceiling.ratio if m.ceiling else float('nan'):6.1%} "
+            f"{m.syncd_rows_per_s:8,.0f} {m.raw_rows_per_s:8,.0f} "
             f"{m.rows_ratio:6.1%} {m.rss_mb:7.1f} {m.syncd_cpu_s:11.1f}"
         )
         ok &= m.latency_ratio >= LATENCY_RATIO_TARGET and m.rows_ratio >= ROWS_RATIO_TARGET
@@ -717,6 +788,7 @@ def main() -> int:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="syncd-bench-")))
         for size in sizes:
             raw_reference: dict[tuple[int, int], Any] = {}
+            ceiling: Ceiling | None = None
             with simulator(size, args.messages, args.latency_ms, args.seed) as sim:
                 for database in databases:
                     with contextlib.ExitStack() as db_stack:
@@ -728,6 +800,11 @@ def main() -> int:
                             url = db_stack.enter_context(postgres_database(pg.admin_url))
                             pg_pid = pg.postmaster_pid
                         m = measure(size, database, sim, url, pg_pid, args, workdir, raw_reference)
+                    if ceiling is None:
+                        ceiling = bare_client_ceiling(
+                            sim.base_url, m.requests, args.concurrency, args.latency_ms
+                        )
+                    m.ceiling = ceiling
                     results.append(m)
                     print_measurement(m)
                     sys.stdout.flush()
