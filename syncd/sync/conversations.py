@@ -101,58 +101,47 @@ async def observe(
     conversations completes in the order it was started (see ``RequestBudget.keep_place``).
     """
     with ctx.client.budget.keep_place():
-        return await _observe(ctx, conversation_id, stored, list_row=list_row, priority=priority)
-
-
-async def _observe(
-    ctx: SyncContext,
-    conversation_id: str,
-    stored: StoredConversation | None,
-    *,
-    list_row: dict[str, Any] | None,
-    priority: Priority,
-) -> ConversationObservation | Gone:
-    client = ctx.client
-    observed_at = ctx.clock()
-    base = ConversationObservation(
-        conversation_id=conversation_id,
-        observed_at=observed_at,
-        list_row=list_row,
-        fingerprint=fingerprint_row(list_row) if list_row is not None else None,
-    )
-    # A new conversation, one never announced, or one whose attachments are still settling:
-    # its attachments are read whatever the detail says, so both are requested together.
-    attachments_anyway = stored is None or not stored.announced or stored.attachments_pending
-    try:
-        found: AttachmentList | None = None
-        if attachments_anyway:
-            detail, found = await both(
-                client.get_conversation(conversation_id, priority=priority),
-                client.get_attachments(conversation_id, priority=priority),
-            )
-        else:
-            detail = await client.get_conversation(conversation_id, priority=priority)
-        payload = detail_payload(detail)
-        messages: list[dict[str, Any]]
-        if "history" in payload:
-            messages = payload["history"]
-        else:
-            messages = [
-                m.raw for m in await client.get_messages(conversation_id, priority=priority)
-            ]
-        if found is None:
-            known = stored.message_ids if stored is not None else frozenset()
-            if any(str(m["id"]) not in known for m in messages):
-                found = await client.get_attachments(conversation_id, priority=priority)
-        attachments = [a.raw for a in found] if found is not None else None
-    except NotFound:
-        return Gone(conversation_id, observed_at)
-    except AuthError:
-        raise
-    except ApiError as exc:
-        log.warning("detail_fetch_failed", conversation_id=conversation_id, error=str(exc))
-        return replace(base, detail_error=str(exc)[:500])
-    return replace(base, detail=payload, messages=messages, attachments=attachments)
+        client = ctx.client
+        observed_at = ctx.clock()
+        base = ConversationObservation(
+            conversation_id=conversation_id,
+            observed_at=observed_at,
+            list_row=list_row,
+            fingerprint=fingerprint_row(list_row) if list_row is not None else None,
+        )
+        # A new conversation, one never announced, or one whose attachments are still settling:
+        # its attachments are read whatever the detail says, so both are requested together.
+        attachments_anyway = stored is None or not stored.announced or stored.attachments_pending
+        try:
+            found: AttachmentList | None = None
+            if attachments_anyway:
+                detail, found = await both(
+                    client.get_conversation(conversation_id, priority=priority),
+                    client.get_attachments(conversation_id, priority=priority),
+                )
+            else:
+                detail = await client.get_conversation(conversation_id, priority=priority)
+            payload = detail_payload(detail)
+            messages: list[dict[str, Any]]
+            if "history" in payload:
+                messages = payload["history"]
+            else:
+                messages = [
+                    m.raw for m in await client.get_messages(conversation_id, priority=priority)
+                ]
+            if found is None:
+                known = stored.message_ids if stored is not None else frozenset()
+                if any(str(m["id"]) not in known for m in messages):
+                    found = await client.get_attachments(conversation_id, priority=priority)
+            attachments = [a.raw for a in found] if found is not None else None
+        except NotFound:
+            return Gone(conversation_id, observed_at)
+        except AuthError:
+            raise
+        except ApiError as exc:
+            log.warning("detail_fetch_failed", conversation_id=conversation_id, error=str(exc))
+            return replace(base, detail_error=str(exc)[:500])
+        return replace(base, detail=payload, messages=messages, attachments=attachments)
 
 
 async def fetch_changed(
