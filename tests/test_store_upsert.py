@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, Table, delete, select
+from test_store_engine import plain_json_values
 
 from syncd.store import replace_children, upsert_rows
-from syncd.store.tables import context_entries, conversations, messages, sink_state
-from syncd.store.upsert import CHUNK_ROWS
+from syncd.store.tables import context_entries, conversations, events, messages, sink_state
+from syncd.store.upsert import (
+    _KEEP_ROWCOUNT,
+    CHUNK_ROWS,
+    _runs_by_keys,
+    _storable,
+    _upsert_statement,
+    insert_rows,
+    insert_values,
+)
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -203,3 +212,119 @@ def test_replace_children_refuses_rows_of_another_parent(engine: Engine) -> None
     rows = [{**_entries(T0, "a")[0], "conversation_id": "c2"}]
     with engine.begin() as conn, pytest.raises(ValueError, match="another"):
         replace_children(conn, context_entries, "conversation_id", "c1", rows)
+
+
+# --- the driver-level execution writes exactly what SQLAlchemy's own execution wrote -----------
+
+
+def _sqlalchemy_upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
+    """``upsert_rows`` as it was: every chunk through ``conn.execute`` of the statement."""
+    keys = tuple(column.name for column in table.primary_key.columns)
+    written = 0
+    for names, run in _runs_by_keys(_storable(conn, table, rows)):
+        statement = _upsert_statement(
+            conn.dialect.name, table, keys, tuple(sorted(names)), "synced_at"
+        )
+        for start in range(0, len(run), CHUNK_ROWS):
+            chunk = run[start : start + CHUNK_ROWS]
+            written += conn.execute(statement, chunk, execution_options=_KEEP_ROWCOUNT).rowcount
+    return written
+
+
+def _stored_rows(conn: Connection, table: Table) -> list[tuple[Any, ...]]:
+    """Every row as the database holds it (on SQLite: the very text and numbers)."""
+    keys = ", ".join(f'"{column.name}"' for column in table.primary_key.columns)
+    columns = ", ".join(f'"{column.name}"' for column in table.columns)
+    query = f'SELECT {columns} FROM "{table.name}" ORDER BY {keys}'
+    return [tuple(row) for row in conn.exec_driver_sql(query)]
+
+
+_moments = st.datetimes(
+    min_value=datetime(1900, 1, 1),
+    max_value=datetime(2100, 1, 1),
+    timezones=st.sampled_from([UTC, timezone(timedelta(0)), timezone(timedelta(hours=-7))]),
+)
+_words = st.one_of(st.none(), st.text(st.characters(codec="utf-8"), max_size=6))
+_conversation_rows = st.fixed_dictionaries(
+    {
+        "id": st.sampled_from(["c1", "c2", "c3", "ç4"]),
+        "raw": st.dictionaries(st.text(max_size=4), plain_json_values, max_size=4),
+        "synced_at": st.sampled_from([T0, T0 + timedelta(seconds=1), T0 - timedelta(days=1)]),
+    },
+    optional={
+        "status": _words,
+        "contact_name": _words,
+        "last_message_at": st.one_of(st.none(), _moments),
+        "created_at": _moments,
+        "human_managed": st.one_of(st.none(), st.booleans()),
+        "attachments_pending": st.booleans(),  # left out: the column default, by SQLAlchemy
+        "fingerprint": st.text(max_size=3),
+    },
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(batches=st.lists(st.lists(_conversation_rows, min_size=1, max_size=6), max_size=4))
+def test_upsert_writes_what_sqlalchemy_execution_writes(
+    engine: Engine, batches: list[list[dict[str, Any]]]
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(conversations))
+        counts = [upsert_rows(conn, conversations, batch) for batch in batches]
+        written = _stored_rows(conn, conversations)
+        conn.execute(delete(conversations))
+        expected_counts = [_sqlalchemy_upsert(conn, conversations, batch) for batch in batches]
+        expected = _stored_rows(conn, conversations)
+        conn.execute(delete(conversations))
+    assert (counts, written) == (expected_counts, expected)
+
+
+_texts = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=5)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    rows=st.lists(
+        st.tuples(
+            _texts.filter(bool), st.one_of(st.none(), _texts), _moments, st.booleans(), _texts
+        ),
+        min_size=1,
+        max_size=8,
+        unique_by=lambda row: row[0],
+    )
+)
+def test_inserts_write_what_sqlalchemy_execution_writes(
+    engine: Engine, rows: list[tuple[Any, ...]]
+) -> None:
+    # the columns in another order than the table's: insert_values puts them right
+    names = ("payload", "id", "created_at", "backfill", "workspace_id", "type", "subject_id")
+    values = [(payload, eid, at, flag, ws, "t", "s") for eid, ws, at, flag, payload in rows]
+    entries = [
+        {"conversation_id": "c1", "position": n, "raw": {"name": row[0]}, "synced_at": row[2]}
+        for n, row in enumerate(rows)
+    ]
+    found = []
+    with engine.begin() as conn:
+        for fast in (True, False):
+            conn.execute(delete(events))
+            conn.execute(delete(context_entries))
+            if fast:
+                insert_values(conn, events, names, values)
+                insert_rows(conn, context_entries, entries)
+            else:
+                conn.execute(events.insert(), [dict(zip(names, v, strict=True)) for v in values])
+                conn.execute(context_entries.insert(), entries)
+            stored_events = [row[1:] for row in _stored_rows(conn, events)]  # seq counts on
+            found.append((stored_events, _stored_rows(conn, context_entries)))
+        conn.execute(delete(events))
+        conn.execute(delete(context_entries))
+    assert found[0] == found[1]
+    assert len(found[0][0]) == len(rows)

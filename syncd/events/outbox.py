@@ -8,28 +8,32 @@ from sqlalchemy import Connection, func, select
 
 from syncd.events.envelope import ChangeEvent
 from syncd.store.tables import events
+from syncd.store.upsert import insert_values
+
+_COLUMNS = ("id", "type", "workspace_id", "subject_id", "created_at", "backfill", "payload")
 
 
 def append_events(conn: Connection, batch: Sequence[ChangeEvent]) -> int:
     """Insert ``batch`` into the outbox, in order; return how many were written."""
     if not batch:
         return 0
-    conn.execute(
-        events.insert(),
+    return insert_values(
+        conn,
+        events,
+        _COLUMNS,
         [
-            {
-                "id": event.id,
-                "type": event.type,
-                "workspace_id": event.workspace_id,
-                "subject_id": event.subject_id,
-                "created_at": event.observed_at,
-                "backfill": event.backfill,
-                "payload": event.to_json(),
-            }
+            (
+                event.id,
+                event.type,
+                event.workspace_id,
+                event.subject_id,
+                event.observed_at,
+                event.backfill,
+                event.to_json(),
+            )
             for event in batch
         ],
     )
-    return len(batch)
 
 
 def last_seq(conn: Connection) -> int:

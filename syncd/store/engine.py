@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any, Final
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -37,6 +38,18 @@ DEFERRED: Final[dict[str, Any]] = {BEGIN_OPTION: "DEFERRED"}
 _BEGIN_MODES: Final = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
 _JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _JSON_ASCII: Final = json.JSONEncoder(separators=(",", ":"))
+# Exact types orjson writes byte for byte as the stdlib encoder above does (floats are not:
+# orjson writes 1e-05 as 0.00001 and NaN as null; nor are enums, written by their value).
+_SCALARS: Final = frozenset({str, int, bool, type(None)})
+_CONTAINERS: Final = frozenset({dict, list, tuple})
+_PLAIN: Final = _SCALARS | _CONTAINERS
+_MAX_DEPTH: Final = 200  # orjson refuses deeper nesting (254) anyway; a cycle ends here too
+# Anything else orjson would write its own way is refused, so the stdlib path takes over.
+_ORJSON_OPTIONS: Final = (
+    orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
 _FILE_MODE: Final = 0o600
 _DIR_MODE: Final = 0o700
 
@@ -55,6 +68,11 @@ def create_engine_for(url: str | URL) -> Engine:
 
 def dumps_json(value: Any) -> str:
     """JSON as stored in ``raw`` columns: real unicode, not ``\\u`` escapes, so BI tools read it."""
+    if _is_plain(value, 0):  # compact_json, inline: this is a hot path
+        try:
+            return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+        except orjson.JSONEncodeError:
+            pass
     text = _JSON.encode(value)
     if not text.isascii():
         try:
@@ -62,6 +80,58 @@ def dumps_json(value: Any) -> str:
         except UnicodeEncodeError:  # a lone surrogate from the API: keep it as an escape
             return _JSON_ASCII.encode(value)
     return text
+
+
+def compact_json(value: Any) -> str | None:
+    """``value`` as compact JSON with real unicode, by orjson, or None where that could differ.
+
+    The text is exactly what ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))``
+    writes, whatever its ``default``: orjson is only given values made of str, int, bool, None,
+    dict, list and tuple (exact types, no float), and whatever it refuses (a lone surrogate, an
+    int beyond 64 bits, a key that is not a str, deep nesting) makes this return None.
+    """
+    return plain_json_text(value) if is_plain_json(value) else None
+
+
+def is_plain_json(value: Any) -> bool:
+    """Whether ``value`` is made of nothing but str, int, bool, None, dict, list and tuple."""
+    return _is_plain(value, 0)
+
+
+def plain_json_text(value: Any) -> str | None:
+    """``compact_json`` of a value ``is_plain_json`` accepted (or of a dict of such values)."""
+    try:
+        return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return None
+
+
+def _is_plain(value: Any, depth: int) -> bool:
+    """Whether ``value`` holds nothing but the exact types of ``_PLAIN``, nested not too deep."""
+    kind = type(value)
+    items: Any
+    if kind is dict:
+        items = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    else:
+        return kind in _SCALARS
+    kinds = set(map(type, items))
+    if kinds <= _SCALARS:
+        return True
+    if not kinds <= _PLAIN or depth >= _MAX_DEPTH:
+        return False
+    for item in items:  # a flat container is checked here, without a call: most are
+        kind = type(item)
+        if kind is dict:
+            inner = item.values()
+        elif kind is list or kind is tuple:
+            inner = item
+        else:
+            continue
+        if not set(map(type, inner)) <= _SCALARS and not _is_plain(item, depth + 1):
+            return False
+    return True
 
 
 def _normalise(url: URL) -> URL:

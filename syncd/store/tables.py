@@ -7,7 +7,7 @@ mirrored row keeps the payload it came from in ``raw`` and when syncd wrote it i
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -38,6 +38,10 @@ metadata = MetaData(
 )
 
 
+_DATES_KEPT = 4096
+"""Days whose text a SQLite timestamp bind processor keeps at most (a backfill spans a few)."""
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """``DateTime(timezone=True)`` that always stores UTC and always returns aware UTC values.
 
@@ -59,11 +63,30 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
+        last: tuple[datetime | None, str] = (None, "")
+        dates: dict[date, str] = {}
+
         def process(value: datetime | None) -> str | None:
+            nonlocal last
             if value is None:
                 return None
-            # isoformat pads the year to 4 digits, as SQLAlchemy's "YYYY-MM-DD HH:MM:SS.ffffff"
-            return _as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+            seen, text = last
+            if value is seen:  # the rows of one observation share its moment
+                return text
+            if type(value) is not datetime:
+                # isoformat pads the year to 4 digits, as SQLAlchemy's "YYYY-MM-DD HH:MM:SS.ffffff"
+                return _as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+            utc = value if value.tzinfo is UTC else _as_utc(value)
+            # The same text as above, built faster: the date part once per day.
+            day = utc.date()
+            prefix = dates.get(day)
+            if prefix is None:
+                if len(dates) >= _DATES_KEPT:
+                    dates.clear()
+                prefix = dates[day] = f"{day.isoformat()} "
+            text = prefix + utc.time().isoformat("microseconds")
+            last = (value, text)
+            return text
 
         return process
 

@@ -5,6 +5,12 @@ excluded.synced_at >= table.synced_at``; the statement is compiled once and run 
 so each execution binds one row's values only (SQLite's variable limit is never near) and rows go
 to the driver in bounded chunks.
 
+The compiled statement goes to the driver as its SQL text (``exec_driver_sql``), with each row's
+values converted by the same bind processors SQLAlchemy would apply, column by column: the
+generic per-row parameter building of a compiled execution costs more than the database's own
+work on a page. A statement whose parameters are not exactly the row's columns (a Python-side
+column default to fill in, say) goes through SQLAlchemy's own execution instead.
+
 PostgreSQL text cannot hold NUL characters, which an API string may carry: on PostgreSQL they are
 written as U+FFFD in text columns (``raw`` JSON keeps the exact ``\\u0000``), rather than failing
 the whole transaction.
@@ -13,12 +19,15 @@ the whole transaction.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import structlog
-from sqlalchemy import Connection, Table, delete, func, select
+from sqlalchemy import Connection, Dialect, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
 
 CHUNK_ROWS: Final = 1000
@@ -65,15 +74,40 @@ def upsert_rows(
             raise ValueError(f"rows for {table.name} lack primary key column(s) {missing_keys}")
         if guard is not None and guard not in names:
             raise ValueError(f"rows for {table.name} lack the guard column {guard!r}")
-        statement = _upsert_statement(
-            conn.dialect.name, table, tuple(key_names), tuple(sorted(names)), guard
+        prepared = _prepared_upsert(
+            conn.dialect, table, tuple(key_names), tuple(sorted(names)), guard
         )
         for start in range(0, len(run), CHUNK_ROWS):
-            chunk = run[start : start + CHUNK_ROWS]
-            # An INSERT's cursor is closed before its rowcount is read unless asked to keep it.
-            result = conn.execute(statement, chunk, execution_options=_KEEP_ROWCOUNT)
-            written += max(result.rowcount, 0)
+            written += prepared.execute(conn, run[start : start + CHUNK_ROWS])
     return written
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Plain ``INSERT`` of ``rows``, in order, in bounded executemany chunks; return the count.
+
+    Runs of rows sharing a set of keys share a statement, as in ``upsert_rows``.
+    """
+    for names, run in _runs_by_keys(rows):
+        prepared = _prepared_insert(conn.dialect, table, tuple(sorted(names)))
+        for start in range(0, len(run), CHUNK_ROWS):
+            prepared.execute(conn, run[start : start + CHUNK_ROWS])
+    return len(rows)
+
+
+def insert_values(
+    conn: Connection, table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> int:
+    """``insert_rows`` for rows given as values in the order of ``names`` (no dicts to build)."""
+    if not rows:
+        return 0
+    ordered = tuple(names)
+    unknown = set(ordered).difference(table.columns.keys())
+    if unknown or len(set(ordered)) != len(ordered):
+        raise ValueError(f"table {table.name}: unknown or repeated column(s) in {ordered}")
+    prepared = _prepared_insert(conn.dialect, table, tuple(sorted(ordered)))
+    for start in range(0, len(rows), CHUNK_ROWS):
+        prepared.execute_values(conn, ordered, rows[start : start + CHUNK_ROWS])
+    return len(rows)
 
 
 def replace_children(
@@ -134,11 +168,7 @@ def replace_children_many(
     parents = list(prepared)
     for part in _chunked(parents, _IN_LIST):
         conn.execute(delete(table).where(column.in_(part)))
-    inserted = [row for parent in parents for row in prepared[parent]]
-    for _names, run in _runs_by_keys(inserted):
-        for start in range(0, len(run), CHUNK_ROWS):
-            conn.execute(table.insert(), run[start : start + CHUNK_ROWS])
-    return len(inserted)
+    return insert_rows(conn, table, [row for parent in parents for row in prepared[parent]])
 
 
 def _chunked(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -172,19 +202,104 @@ def _runs_by_keys(
 ) -> Iterator[tuple[frozenset[str], list[Mapping[str, Any]]]]:
     """Consecutive rows grouped by their set of keys, order kept."""
     run: list[Mapping[str, Any]] = []
-    names: frozenset[str] = frozenset()
+    keys: Any = None  # the keys view of the run's first row (compared without a copy)
     for row in rows:
-        row_names = frozenset(row)
-        if run and row_names != names:
-            yield names, run
+        if keys is None or row.keys() != keys:
+            if run:
+                yield frozenset(keys), run
             run = []
-        names = row_names
+            keys = row.keys()
         run.append(row)
     if run:
-        yield names, run
+        yield frozenset(keys), run
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A statement for one set of columns, and how to run it on the driver directly."""
+
+    statement: Insert
+    sql: str | None
+    """The compiled SQL text; None when only SQLAlchemy's execution fills every parameter."""
+    names: tuple[str, ...]
+    """The columns bound, in parameter order."""
+    positional: bool
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    """Each column's bind processor (None: the value goes as it is)."""
+
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Run for ``rows`` (all with exactly ``names`` as keys); return the rowcount."""
+        if self.sql is None:
+            # An INSERT's cursor is closed before its rowcount is read unless asked to keep it.
+            result = conn.execute(self.statement, rows, execution_options=_KEEP_ROWCOUNT)
+            return max(result.rowcount, 0)
+        return self._run(conn, [operator.itemgetter(name) for name in self.names], rows)
+
+    def execute_values(
+        self, conn: Connection, names: tuple[str, ...], rows: Sequence[Sequence[Any]]
+    ) -> int:
+        """``execute`` for rows given as values in the order of ``names`` (the same set)."""
+        if self.sql is None:
+            return self.execute(conn, [dict(zip(names, values, strict=True)) for values in rows])
+        return self._run(
+            conn, [operator.itemgetter(names.index(name)) for name in self.names], rows
+        )
+
+    def _run(
+        self, conn: Connection, getters: list[Callable[[Any], Any]], rows: Sequence[Any]
+    ) -> int:
+        """The rows to the driver: per column, each value through the column's bind processor.
+
+        Column-wise, so the loops run in C: one iterator per column, zipped into the rows.
+        """
+        assert self.sql is not None
+        columns = [
+            map(get, rows) if process is None else map(process, map(get, rows))
+            for get, process in zip(getters, self.processors, strict=True)
+        ]
+        params: list[Any] = list(zip(*columns, strict=True))
+        if not self.positional:
+            params = [dict(zip(self.names, values, strict=True)) for values in params]
+        result = conn.exec_driver_sql(self.sql, params, execution_options=_KEEP_ROWCOUNT)
+        return max(result.rowcount, 0)
+
+
+def _prepare(dialect: Dialect, statement: Insert, names: tuple[str, ...]) -> _Prepared:
+    """``statement`` compiled for ``dialect`` with ``names`` as its parameters."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(names), for_executemany=True)
+    assert isinstance(compiled, SQLCompiler)
+    bound = compiled.positiontup if compiled.positional else list(compiled.bind_names.values())
+    if (
+        bound is None
+        or sorted(bound) != sorted(names)
+        or compiled.escaped_bind_names
+        or any(compiled.binds[name].key != name for name in bound)
+    ):
+        return _Prepared(statement, None, names, True, ())
+    # each bind's own type, processed as SQLAlchemy's execution would
+    processors = tuple(
+        compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in bound
+    )
+    return _Prepared(statement, compiled.string, tuple(bound), compiled.positional, processors)
 
 
 @functools.lru_cache(maxsize=256)
+def _prepared_upsert(
+    dialect: Dialect,
+    table: Table,
+    key_names: tuple[str, ...],
+    names: tuple[str, ...],
+    guard: str | None,
+) -> _Prepared:
+    statement = _upsert_statement(dialect.name, table, key_names, names, guard)
+    return _prepare(dialect, statement, names)
+
+
+@functools.lru_cache(maxsize=256)
+def _prepared_insert(dialect: Dialect, table: Table, names: tuple[str, ...]) -> _Prepared:
+    return _prepare(dialect, table.insert(), names)
+
+
 def _upsert_statement(
     dialect: str,
     table: Table,

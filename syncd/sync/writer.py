@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, text, update
+from sqlalchemy import Connection, and_, bindparam, select, text, update
 
 from syncd.events.outbox import append_events
 from syncd.store import tables
@@ -35,6 +35,39 @@ _UPSERT_ORDER: tuple[tuple[str, str | None], ...] = (
     ("attention_items", "synced_at"),
     ("conversation_status_history", None),
     ("status_count_snapshots", None),
+)
+
+
+# The reads and the listing update, built once (an ``IN`` over the ``ids`` list given at execution).
+_c, _m, _a, _i = tables.conversations, tables.messages, tables.attachments, tables.attention_items
+_META = select(
+    _c.c.id,
+    _c.c.fingerprint,
+    _c.c.detail_error,
+    _c.c.attachments_pending,
+    _c.c.deleted_at,
+    _c.c.status,
+).where(_c.c.id.in_(bindparam("ids", expanding=True)))
+_STORED = select(_c.c.id, _c.c.raw, _c.c.fingerprint, _c.c.deleted_at, _c.c.synced_at).where(
+    _c.c.id.in_(bindparam("ids", expanding=True))
+)
+_STORED_MESSAGES = select(_m.c.id, _m.c.conversation_id).where(
+    _m.c.conversation_id.in_(bindparam("ids", expanding=True))
+)
+_STORED_ATTACHMENTS = select(_a.c.id, _a.c.conversation_id, _a.c.raw).where(
+    _a.c.conversation_id.in_(bindparam("ids", expanding=True))
+)
+_STORED_ITEMS = select(_i.c.id, _i.c.conversation_id, _i.c.raw).where(
+    _i.c.conversation_id.in_(bindparam("ids", expanding=True))
+)
+_ITEMS = select(_i.c.id, _i.c.raw).where(_i.c.id.in_(bindparam("ids", expanding=True)))
+_LISTED_AT = bindparam("listed_at", type_=_c.c.last_listed_at.type)
+# Rows that hold the value already (written in this very transaction, mostly) are not rewritten.
+_MARK_LISTED = (
+    update(_c)
+    .where(_c.c.id.in_(bindparam("ids", expanding=True)))
+    .where(_c.c.last_listed_at.is_distinct_from(_LISTED_AT))
+    .values(last_listed_at=_LISTED_AT)
 )
 
 
@@ -63,18 +96,9 @@ class RowMeta:
 
 def load_meta(conn: Connection, ids: Iterable[str]) -> dict[str, RowMeta]:
     """Fingerprint and retry flags for the given conversation ids."""
-    c = tables.conversations
     found: dict[str, RowMeta] = {}
     for part in chunks(sorted(set(ids))):
-        query = select(
-            c.c.id,
-            c.c.fingerprint,
-            c.c.detail_error,
-            c.c.attachments_pending,
-            c.c.deleted_at,
-            c.c.status,
-        ).where(c.c.id.in_(part))
-        for row in conn.execute(query):
+        for row in conn.execute(_META, {"ids": part}):
             found[row.id] = RowMeta(
                 fingerprint=row.fingerprint,
                 detail_error=row.detail_error,
@@ -87,29 +111,19 @@ def load_meta(conn: Connection, ids: Iterable[str]) -> dict[str, RowMeta]:
 
 def load_stored(conn: Connection, ids: Iterable[str]) -> dict[str, StoredConversation]:
     """Everything the diff needs about the given conversations (those the mirror has)."""
-    c = tables.conversations
     wanted = sorted(set(ids))
     base: dict[str, Any] = {}
     message_ids: dict[str, set[str]] = {}
     attachments: dict[str, dict[str, dict[str, Any]]] = {}
     items: dict[str, dict[str, dict[str, Any]]] = {}
     for part in chunks(wanted):
-        query = select(c.c.id, c.c.raw, c.c.fingerprint, c.c.deleted_at, c.c.synced_at).where(
-            c.c.id.in_(part)
-        )
-        for row in conn.execute(query):
+        for row in conn.execute(_STORED, {"ids": part}):
             base[row.id] = row
-        m = tables.messages
-        query_m = select(m.c.id, m.c.conversation_id).where(m.c.conversation_id.in_(part))
-        for message_id, conversation_id in conn.execute(query_m):
+        for message_id, conversation_id in conn.execute(_STORED_MESSAGES, {"ids": part}):
             message_ids.setdefault(conversation_id, set()).add(message_id)
-        a = tables.attachments
-        query_a = select(a.c.id, a.c.conversation_id, a.c.raw).where(a.c.conversation_id.in_(part))
-        for attachment_id, conversation_id, raw in conn.execute(query_a):
+        for attachment_id, conversation_id, raw in conn.execute(_STORED_ATTACHMENTS, {"ids": part}):
             attachments.setdefault(conversation_id, {})[attachment_id] = raw
-        i = tables.attention_items
-        query_i = select(i.c.id, i.c.conversation_id, i.c.raw).where(i.c.conversation_id.in_(part))
-        for item_id, conversation_id, raw in conn.execute(query_i):
+        for item_id, conversation_id, raw in conn.execute(_STORED_ITEMS, {"ids": part}):
             items.setdefault(conversation_id, {})[item_id] = raw
     return {
         cid: StoredConversation(
@@ -127,10 +141,9 @@ def load_stored(conn: Connection, ids: Iterable[str]) -> dict[str, StoredConvers
 
 def load_attention_items(conn: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Stored attention items by id (the payload as last received)."""
-    i = tables.attention_items
     found: dict[str, dict[str, Any]] = {}
     for part in chunks(sorted(set(ids))):
-        for row in conn.execute(select(i.c.id, i.c.raw).where(i.c.id.in_(part))):
+        for row in conn.execute(_ITEMS, {"ids": part}):
             found[row.id] = row.raw
     return found
 
@@ -183,6 +196,5 @@ def apply_changes(conn: Connection, changes: ChangeSet) -> Written:
 
 def mark_listed(conn: Connection, ids: Iterable[str], listed_at: datetime) -> None:
     """Record that these conversations were seen in a complete list walk (mark-and-sweep)."""
-    c = tables.conversations
     for part in chunks(sorted(set(ids))):
-        conn.execute(update(c).where(c.c.id.in_(part)).values(last_listed_at=listed_at))
+        conn.execute(_MARK_LISTED, {"ids": part, "listed_at": listed_at})
