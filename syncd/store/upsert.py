@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import structlog
@@ -226,6 +226,8 @@ class _Prepared:
     positional: bool
     processors: tuple[Callable[[Any], Any] | None, ...]
     """Each column's bind processor (None: the value goes as it is)."""
+    copy_sql: str | None = None
+    """For a plain insert on PostgreSQL: ``COPY table (names) FROM STDIN``, used instead."""
 
     def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Run for ``rows`` (all with exactly ``names`` as keys); return the rowcount."""
@@ -258,6 +260,13 @@ class _Prepared:
             for get, process in zip(getters, self.processors, strict=True)
         ]
         params: list[Any] = list(zip(*columns, strict=True))
+        if self.copy_sql is not None:
+            # One COPY instead of a statement per row: a fraction of psycopg's CPU per row.
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            with cursor.copy(self.copy_sql) as copy:
+                for values in params:
+                    copy.write_row(values)
+            return len(params)
         if not self.positional:
             params = [dict(zip(self.names, values, strict=True)) for values in params]
         result = conn.exec_driver_sql(self.sql, params, execution_options=_KEEP_ROWCOUNT)
@@ -297,7 +306,13 @@ def _prepared_upsert(
 
 @functools.lru_cache(maxsize=256)
 def _prepared_insert(dialect: Dialect, table: Table, names: tuple[str, ...]) -> _Prepared:
-    return _prepare(dialect, table.insert(), names)
+    prepared = _prepare(dialect, table.insert(), names)
+    if dialect.name != "postgresql" or prepared.sql is None:
+        return prepared
+    quote = dialect.identifier_preparer
+    columns = ", ".join(quote.quote(name) for name in prepared.names)
+    copy_sql = f"COPY {quote.format_table(table)} ({columns}) FROM STDIN"
+    return replace(prepared, copy_sql=copy_sql)
 
 
 def _upsert_statement(
