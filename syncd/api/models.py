@@ -300,7 +300,8 @@ def _list_validator(model: type[ApiModel]) -> Callable[[list[Any]], list[Any]]:
     """``validate_python`` of ``list[model]`` (straight to pydantic-core, built once per model)."""
     validate = _list_validators.get(model)
     if validate is None:
-        validate = TypeAdapter(GenericAlias(list, (model,))).validator.validate_python
+        list_type: Any = GenericAlias(list, (model,))  # list[model], for a model known at run time
+        validate = TypeAdapter(list_type).validator.validate_python
         _list_validators[model] = validate
     return validate
 
