@@ -22,15 +22,20 @@ What is printed, per size and database:
 * **latency bound** = requests x latency / max_concurrency: the time the requests need when
   exactly ``max_concurrency`` of them are in flight at every moment and nothing else costs
   time; **ratio** = bound / wall (target: at least 90 %).
+* **bare client**: the same number of GETs (conversation details and attachment lists) made by
+  aiohttp alone -- no parsing, no database, exactly ``max_concurrency`` in flight -- against the
+  same simulator, right after the syncd runs of that size: its ratio to the latency bound is
+  the most any client reaches with this set-up on this machine (the simulator's own event loop
+  and asyncio's millisecond timers make a request take ~22 ms, not 20).
 * **in flight**: how many requests were open on average (the sum of every request's duration,
   sent to answered, over the wall time) and how long one took; against ``max_concurrency`` and
   the simulator's latency they show where the time went.
 * **CPU** of each process during the sync: syncd (``time.process_time`` around the sync; its
   start-up, imports and migrations, from ``wait4``, shown apart), the simulator and the
   PostgreSQL server (from /proc, before/after), against the machine's cores x wall, and the
-  load average before the run (other work on the machine). syncd is one process with one GIL:
-  its CPU time is a lower bound of its wall time, so when it exceeds the latency bound the
-  bound is unreachable, whatever the concurrency.
+  load average before the run (other work on the machine). A long walk writes its pages in a
+  worker process (syncd/sync/offload.py): its CPU is shown apart (``RUSAGE_CHILDREN``). The
+  event loop is one thread under one GIL: its CPU time is a lower bound of the wall time.
 * **rows written per second**, syncd against raw ``sqlite3.executemany`` of the same rows
   (target: at least 50 %). The comparison:
 
@@ -38,11 +43,12 @@ What is printed, per size and database:
     (events are written in the same transactions, so they are part of the write path), read
     back as stored (JSON as text, timestamps as SQLite's UTC text);
   - syncd's time: the CPU time (``time.thread_time`` of the writing thread) spent inside
-    syncd's writing transactions (``SyncContext.write_now``: reading what the mirror holds for
-    the page, diffing, building rows and event envelopes, the upserts, the commit). CPU time,
-    not wall time, because during a sync the writing thread shares the GIL with the event loop
-    that is serving HTTP; its wall time would measure the interleaving, not the write path.
-    The part spent in ``apply_changes`` (the upserts and the outbox inserts alone) is shown
+    syncd's writing transactions (``SyncContext.write_now`` in the main process, and the same
+    in the write worker, which reports it: reading what the mirror holds for the page, diffing,
+    building rows and event envelopes, the upserts, the commit). CPU time, not wall time,
+    because in the main process the writing thread shares the GIL with the event loop that is
+    serving HTTP; its wall time would measure the interleaving, not the write path. The part
+    the main process spent in ``apply_changes`` (upserts and outbox inserts alone) is shown
     too;
   - the reference: the same rows inserted with plain ``executemany`` (``INSERT``, no conflict
     handling, nothing to diff) into an empty SQLite file with the same schema (tables,
