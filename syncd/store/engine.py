@@ -68,11 +68,9 @@ def create_engine_for(url: str | URL) -> Engine:
 
 def dumps_json(value: Any) -> str:
     """JSON as stored in ``raw`` columns: real unicode, not ``\\u`` escapes, so BI tools read it."""
-    if _is_plain(value, 0):  # compact_json, inline: this is a hot path
-        try:
-            return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
-        except orjson.JSONEncodeError:
-            pass
+    text = compact_json(value)
+    if text is not None:
+        return text
     text = _JSON.encode(value)
     if not text.isascii():
         try:

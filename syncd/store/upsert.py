@@ -32,7 +32,7 @@ from sqlalchemy.sql.dml import Insert
 
 CHUNK_ROWS: Final = 1000
 """Rows handed to the driver per executemany call."""
-_IN_LIST: Final = 500
+IN_LIST: Final = 500
 """Values per ``IN (...)`` list (SQLite's default variable limit is far above)."""
 
 _KEEP_ROWCOUNT: Final = {"preserve_rowcount": True}
@@ -153,7 +153,7 @@ def replace_children_many(
             parent: max(row[guard] for row in rows) for parent, rows in prepared.items() if rows
         }
         stored: dict[Any, Any] = {}
-        for part in _chunked(sorted(newest), _IN_LIST):
+        for part in chunked(sorted(newest)):
             query = (
                 select(column, func.max(table.columns[guard]))
                 .where(column.in_(part))
@@ -166,12 +166,13 @@ def replace_children_many(
             if value > newest[parent]:
                 del prepared[parent]  # the stored rows are newer: leave them
     parents = list(prepared)
-    for part in _chunked(parents, _IN_LIST):
+    for part in chunked(parents):
         conn.execute(delete(table).where(column.in_(part)))
     return insert_rows(conn, table, [row for parent in parents for row in prepared[parent]])
 
 
-def _chunked(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+def chunked(values: Sequence[Any], size: int = IN_LIST) -> Iterator[Sequence[Any]]:
+    """``values`` in slices of at most ``size`` (bounded ``IN`` lists)."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
 

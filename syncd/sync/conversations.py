@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -24,7 +23,7 @@ from syncd.sync.observe import (
     plan_conversation,
     plan_deletion,
 )
-from syncd.sync.pipeline import both
+from syncd.sync.pipeline import both, gather_all
 from syncd.sync.writer import (
     Written,
     apply_changes,
@@ -170,7 +169,7 @@ async def fetch_changed(
         for row in detail_rows
     ]
     tasks += [attachments_of(ctx, cid, priority) for cid in attachment_ids]
-    for result in await asyncio.gather(*tasks):
+    for result in await gather_all(tasks):
         if result is not None:
             fetched.results.append(result)
     fetched.details = len(detail_rows)
@@ -197,7 +196,7 @@ async def attachments_of(
 async def fetch_attachments(ctx: SyncContext, ids: Iterable[str], *, priority: Priority) -> Fetched:
     """``attachments_of`` for several conversations, concurrently."""
     fetched = Fetched()
-    results = await asyncio.gather(*(attachments_of(ctx, cid, priority) for cid in sorted(ids)))
+    results = await gather_all(attachments_of(ctx, cid, priority) for cid in sorted(ids))
     fetched.results.extend(result for result in results if result is not None)
     return fetched
 
@@ -236,8 +235,8 @@ async def fetch_by_id(ctx: SyncContext, ids: Iterable[str], *, priority: Priorit
     if not wanted:
         return fetched
     stored = await ctx.read(lambda conn: load_stored(conn, wanted))
-    results = await asyncio.gather(
-        *(observe_by_id(ctx, cid, stored.get(cid), priority=priority) for cid in wanted)
+    results = await gather_all(
+        observe_by_id(ctx, cid, stored.get(cid), priority=priority) for cid in wanted
     )
     fetched.results.extend(results)
     fetched.details = len(wanted)

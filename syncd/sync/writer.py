@@ -10,7 +10,7 @@ become visible in commit order (a dispatcher reading ``seq > position`` never sk
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,11 +19,10 @@ from sqlalchemy import Connection, and_, bindparam, select, text, update
 
 from syncd.events.outbox import append_events
 from syncd.store import tables
-from syncd.store.upsert import replace_children_many, upsert_rows
+from syncd.store.upsert import chunked, replace_children_many, upsert_rows
 from syncd.sync.observe import ChangeSet, StoredConversation
 
 WRITE_LOCK_KEY = 0x73796E6364  # "syncd"
-_CHUNK = 500
 
 # Tables in write order, with the upsert guard of each.
 _UPSERT_ORDER: tuple[tuple[str, str | None], ...] = (
@@ -77,12 +76,6 @@ def take_write_lock(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
 
 
-def chunks(values: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
-    """``values`` in slices of at most ``size`` (bounded IN lists)."""
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 @dataclass(frozen=True, slots=True)
 class RowMeta:
     """The little the hot pass needs to decide whether a listed row changed."""
@@ -97,7 +90,7 @@ class RowMeta:
 def load_meta(conn: Connection, ids: Iterable[str]) -> dict[str, RowMeta]:
     """Fingerprint and retry flags for the given conversation ids."""
     found: dict[str, RowMeta] = {}
-    for part in chunks(sorted(set(ids))):
+    for part in chunked(sorted(set(ids))):
         for row in conn.execute(_META, {"ids": part}):
             found[row.id] = RowMeta(
                 fingerprint=row.fingerprint,
@@ -116,7 +109,7 @@ def load_stored(conn: Connection, ids: Iterable[str]) -> dict[str, StoredConvers
     message_ids: dict[str, set[str]] = {}
     attachments: dict[str, dict[str, dict[str, Any]]] = {}
     items: dict[str, dict[str, dict[str, Any]]] = {}
-    for part in chunks(wanted):
+    for part in chunked(wanted):
         for row in conn.execute(_STORED, {"ids": part}):
             base[row.id] = row
         for message_id, conversation_id in conn.execute(_STORED_MESSAGES, {"ids": part}):
@@ -142,7 +135,7 @@ def load_stored(conn: Connection, ids: Iterable[str]) -> dict[str, StoredConvers
 def load_attention_items(conn: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Stored attention items by id (the payload as last received)."""
     found: dict[str, dict[str, Any]] = {}
-    for part in chunks(sorted(set(ids))):
+    for part in chunked(sorted(set(ids))):
         for row in conn.execute(_ITEMS, {"ids": part}):
             found[row.id] = row.raw
     return found
@@ -196,5 +189,5 @@ def apply_changes(conn: Connection, changes: ChangeSet) -> Written:
 
 def mark_listed(conn: Connection, ids: Iterable[str], listed_at: datetime) -> None:
     """Record that these conversations were seen in a complete list walk (mark-and-sweep)."""
-    for part in chunks(sorted(set(ids))):
+    for part in chunked(sorted(set(ids))):
         conn.execute(_MARK_LISTED, {"ids": part, "listed_at": listed_at})
