@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -147,6 +148,11 @@ conversations = Table(
     Column("detail_error", Text),
     Column("attachments_pending", Boolean, nullable=False, default=False, server_default=false()),
     Column("last_listed_at", UTCDateTime),
+    # when its detail was last read (any reason counts): the refresh stream reads oldest first
+    Column("refreshed_at", UTCDateTime, index=True),
+    # unsettled attachments: when to read them again, and the current backoff step
+    Column("attachments_check_at", UTCDateTime),
+    Column("attachments_backoff_s", Float),
     *_mirror_columns(),
 )
 
@@ -180,6 +186,8 @@ messages = Table(
     Column("channel", Text),
     Column("from_address", Text),
     Column("subject", Text),
+    # set when a complete ``history`` of its conversation no longer lists it
+    Column("deleted_at", UTCDateTime),
     *_mirror_columns(),
 )
 

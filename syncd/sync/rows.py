@@ -26,6 +26,9 @@ BOOKKEEPING = frozenset(
         "detail_error",
         "attachments_pending",
         "last_listed_at",
+        "refreshed_at",
+        "attachments_check_at",
+        "attachments_backoff_s",
     }
 )
 
