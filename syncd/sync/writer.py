@@ -177,7 +177,7 @@ def apply_changes(conn: Connection, changes: ChangeSet) -> Written:
         conn.execute(
             update(c)
             .where(and_(c.c.id == conversation_id, c.c.deleted_at.is_(None)))
-            .values(deleted_at=when)
+            .values(deleted_at=when, synced_at=when)
         )
         counts["conversations"] = counts.get("conversations", 0) + 1
     return Written(
