@@ -8,7 +8,8 @@ a file's section, the rest of the section stays. Every model forbids unknown key
 the file or in a variable name) is an error naming the key rather than a setting silently ignored.
 Empty variables count as unset. In ``api.token_file`` and a file sink's ``path``, ``~``, ``$VAR``
 and ``${VAR}`` are expanded (``"${CREDENTIALS_DIRECTORY}/token"`` for a systemd credential); an
-unset variable is an error.
+unset variable is an error. A relative SQLite path in the file's ``database.url`` resolves against
+the file's directory (``config_sources.anchor_sqlite_url``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from syncd.config_sinks import (
 )
 from syncd.config_sources import (
     CONFIG_ENV_VAR,
+    anchor_sqlite_url,
     describe_validation_error,
     expand_path,
     key_error,
@@ -311,6 +313,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
             else (f"${CONFIG_ENV_VAR}" if os.environ.get(CONFIG_ENV_VAR) else "default location")
         )
         file_data = read_toml(config_path, origin)
+        anchor_sqlite_url(file_data, config_path.resolve().parent)
     env = setting_env_vars(Settings)
     token = _FILE_DATA.set(file_data)
     try:

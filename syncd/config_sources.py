@@ -85,6 +85,24 @@ def read_toml(path: Path, origin: str) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: not valid TOML ({redact_text(str(exc))})") from None
 
 
+def anchor_sqlite_url(data: dict[str, Any], base_dir: Path) -> None:
+    """A relative SQLite path in a config file's ``database.url`` made absolute against the
+    file's directory, so every command run with that file, from any directory, opens the same
+    database (a relative path from ``SYNCD_DATABASE__URL`` stays relative to the working
+    directory)."""
+    database = data.get("database")
+    if not isinstance(database, dict):
+        return
+    url = database.get("url")
+    if not isinstance(url, str) or not url.startswith("sqlite:///"):
+        return
+    path, sep, query = url.removeprefix("sqlite:///").partition("?")
+    if not path or path == ":memory:" or path.startswith("/") or "uri=" in query:
+        return
+    anchored = (base_dir / Path(path).expanduser()).resolve()
+    database["url"] = f"sqlite:///{anchored}{sep}{query}"
+
+
 def setting_env_vars(model: type[BaseModel]) -> dict[str, tuple[str, ...]]:
     """Every ``SYNCD_*`` variable that is set, mapped to the key it sets; unknown ones raise."""
     found: dict[str, tuple[str, ...]] = {}

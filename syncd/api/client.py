@@ -291,6 +291,12 @@ class OhalloClient:
             raise ApiError(f"POST {path}: {text}", path=path)
         return result
 
+    async def post_action(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """POST an action to ``path`` (``/api/...``) and return the API's decoded answer."""
+        return await self._action(
+            path, path.rstrip("/").rpartition("/")[2], Priority.ATTENTION, body
+        )
+
     def _conversation_path(self, conversation_id: str, action: str) -> str:
         return f"/api/conversations/{path_segment(conversation_id)}/{action}"
 

@@ -1,0 +1,30 @@
+"""When a stream counts as stale: its configured interval, and the rule of three intervals.
+
+One place for ``syncd status --check``, ``/metrics`` (``syncd_stream_interval_seconds``, which
+the alert rules compare ``syncd_seconds_since_last_success`` against) and readiness. A stream
+with no entry here (a new one) has no staleness rule until it gets one.
+"""
+
+from __future__ import annotations
+
+from syncd.config import Settings
+
+STALE_AFTER_INTERVALS = 3
+"""A stream with no success for this many of its intervals is stale (DESIGN.md §3)."""
+
+
+def stream_intervals(settings: Settings) -> dict[str, float]:
+    """The configured interval of every scheduled stream, in seconds."""
+    sync = settings.sync
+    return {
+        "hot": sync.poll_interval_s,
+        "attention": sync.attention_interval_s,
+        "reconcile": sync.reconcile_interval_s,
+        "status_counts": sync.status_counts_interval_s,
+    }
+
+
+def stale_after(settings: Settings, stream: str) -> float | None:
+    """Seconds without a success after which ``stream`` is stale (None: no rule for it)."""
+    interval = stream_intervals(settings).get(stream)
+    return None if interval is None else STALE_AFTER_INTERVALS * interval
