@@ -215,6 +215,8 @@ class Metrics:
     def expect(self, workspace: str, stream: str) -> None:
         """Export the stream's series from now on (never succeeded until told otherwise)."""
         self._streams.setdefault((workspace, stream), StreamHealth())
+        self.pass_failures.labels(workspace, stream)  # 0 until the first failure
+        self.malformed_rows.labels(stream)
 
     def seed(
         self, workspace: str, stream: str, *, last_success: float | None, failures: int = 0
