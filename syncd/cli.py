@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from syncd import __version__
 from syncd.actions import add_parsers as add_api_parsers
+from syncd.config import CONFIG_ENV_VAR, resolve_config_path
 from syncd.errors import ConfigError, SyncdError
 from syncd.logging import configure_logging
 from syncd.sim.serve import add_serve_arguments
@@ -173,10 +175,19 @@ def _resolve(target: str) -> Handler:
     return handler
 
 
+def _export_config_path(args: argparse.Namespace) -> None:
+    """``-c FILE`` as ``$SYNCD_CONFIG`` (absolute): a SIGHUP reload and the hooks a command sink
+    runs (their ``syncd api ...``) then read the same file, whatever their directory."""
+    path = resolve_config_path(getattr(args, "config", None))
+    if path is not None and getattr(args, "config", None) is not None:
+        os.environ[CONFIG_ENV_VAR] = str(path.resolve())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``syncd`` console script."""
     args = build_parser().parse_args(argv)
     try:
+        _export_config_path(args)
         # Logs go to stderr from the first line on (stdout belongs to output and stdout sinks);
         # commands that load settings configure logging again with their level and secrets.
         configure_logging()

@@ -57,6 +57,7 @@ from syncd.config_sources import (
     key_error,
     read_toml,
     setting_env_vars,
+    sink_names,
 )
 from syncd.errors import ConfigError
 
@@ -319,7 +320,11 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, config_path, env)) from None
+        raise ConfigError(
+            describe_validation_error(
+                exc, config_path, env, model=Settings, sink_names=sink_names(file_data)
+            )
+        ) from None
     except SettingsError:
         # Only reached for shapes setting_env_vars lets through (it checks names and JSON).
         raise ConfigError(
@@ -384,12 +389,19 @@ def safe_database_url(url: str) -> str:
 
 
 def _safe_url(url: str) -> str:
-    """A URL with the password of its ``user:password@`` part masked."""
+    """A URL with the password of its ``user:password@`` part and every query value masked
+    (webhook URLs often carry a token as ``?token=...``)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    if parts.query:
+        masked = "&".join(
+            f"{key}=***" if sep else key
+            for key, sep, _ in (item.partition("=") for item in parts.query.split("&"))
+        )
+        parts = parts._replace(query=masked)
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    return urlunsplit(parts)
 
 
 def _redact(value: Any) -> Any:
