@@ -108,7 +108,7 @@ def ensure_schema(settings: Settings, engine: Engine | None = None) -> str:
                     "database.auto_migrate = true)"
                 )
         _register_sinks(settings, engine)
-        log.debug("database_ready", database=_safe(engine), revision=revision)
+        log.info("database_ready", database=_safe(engine), revision=revision)
         return revision
     finally:
         if own_engine:
