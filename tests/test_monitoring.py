@@ -256,3 +256,27 @@ def test_readyz_says_starting_while_the_first_hot_pass_is_under_way(
     assert body["state"] == "starting", body
     code, _ = daemon.stop(20)
     assert code == 0, daemon.describe()
+
+
+def test_a_second_daemon_on_a_busy_port_is_not_called_a_config_error(
+    tmp_path: Path, processes: Processes
+) -> None:
+    _, base_url = processes.sim_serve("--conversations", "5", "--activity-per-s", "0")
+    first_db = f"sqlite:///{tmp_path / 'first.db'}"
+    first = processes.daemon(
+        write_config(tmp_path / "first.toml", base_url=base_url, db_url=first_db), first_db
+    )
+    port = first.port
+    second_db = f"sqlite:///{tmp_path / 'second.db'}"
+    config = write_config(
+        tmp_path / "second.toml",
+        base_url=base_url,
+        db_url=second_db,
+        server={"listen": f"127.0.0.1:{port}"},
+    )
+    second = processes.daemon(config, second_db, name="second")
+    assert second.wait_exit(60) == 1, second.describe()
+    plain = [line for line in second.stderr().splitlines() if not line.startswith("{")]
+    assert len(plain) == 1, second.stderr()
+    assert "address is in use" in plain[0] and "config error" not in plain[0]
+    assert first.running
