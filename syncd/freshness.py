@@ -12,9 +12,13 @@ from syncd.config import Settings
 STALE_AFTER_INTERVALS = 3
 """A stream with no success for this many of its intervals is stale (DESIGN.md §3)."""
 
+PER_WORKSPACE = frozenset({"status_counts"})
+"""Streams recorded per workspace even when the scope is the whole key (``*``)."""
+
 
 def stream_intervals(settings: Settings) -> dict[str, float]:
-    """The configured interval of every scheduled stream, in seconds."""
+    """The configured interval of every scheduled stream, in seconds: the streams whose
+    freshness series exist from start-up and whose staleness is alerted on."""
     sync = settings.sync
     return {
         "hot": sync.poll_interval_s,

@@ -26,10 +26,10 @@ from syncd.daemon.notify import Notifier
 from syncd.daemon.progress import BackfillProgress
 from syncd.daemon.service import Service
 from syncd.errors import SyncdError
-from syncd.freshness import stream_intervals
+from syncd.freshness import PER_WORKSPACE, stream_intervals
 from syncd.status import stream_records
 from syncd.sync.session import configure_for, open_sync
-from syncd.sync.state import STREAMS, scope_key
+from syncd.sync.state import scope_key
 
 log = structlog.get_logger(__name__)
 
@@ -129,11 +129,12 @@ class Daemon:
 
     async def _watch_streams(self, service: Service) -> None:
         """Every stream's series from start-up: what the database knows, else never succeeded."""
-        self.metrics.set_intervals(stream_intervals(service.settings))
+        intervals = stream_intervals(service.settings)
+        self.metrics.set_intervals(intervals)
         for scope in service.scopes:
-            for stream in STREAMS:
+            for stream in intervals:
                 # The whole key's status counts are per workspace, known only once seen.
-                if scope is not None or stream != "status_counts":
+                if scope is not None or stream not in PER_WORKSPACE:
                     self.metrics.expect(scope_key(scope), stream)
         for record in await service.ctx.read(stream_records):
             self.metrics.seed(
