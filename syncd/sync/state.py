@@ -12,7 +12,7 @@ from syncd.store import tables
 from syncd.store.upsert import upsert_rows
 
 WHOLE_KEY = "*"
-STREAMS = ("hot", "attention", "reconcile", "status_counts")
+STREAMS = ("hot", "attention", "reconcile", "status_counts", "refresh", "heal", "head")
 
 
 def scope_key(workspace_id: str | None) -> str:
@@ -95,3 +95,17 @@ def backfill_complete(conn: Connection, scope: str) -> bool:
         s.c.stream == "reconcile", s.c.workspace_id.in_([scope, WHOLE_KEY])
     )
     return any(value is not None for value in conn.scalars(query))
+
+
+def backfill_started(conn: Connection, scope: str) -> datetime | None:
+    """While the first complete reconcile of a scope has not finished: when its walk began
+    (the earliest unfinished walk of the scope or the whole key). None once it finished,
+    or when no walk began yet."""
+    if backfill_complete(conn, scope):
+        return None
+    s = tables.sync_state
+    query = select(s.c.pass_started_at).where(
+        s.c.stream == "reconcile", s.c.workspace_id.in_([scope, WHOLE_KEY])
+    )
+    started = [value for value in conn.scalars(query) if value is not None]
+    return min(started) if started else None
