@@ -16,7 +16,7 @@ from syncd.clock import Clock, utc_now
 from syncd.config import Settings
 from syncd.store.engine import DEFERRED
 from syncd.sync.observe import PlanOptions
-from syncd.sync.state import backfill_complete, backfill_started
+from syncd.sync.state import backfill_complete, backfill_since
 from syncd.sync.writer import Written, take_write_lock
 
 T = TypeVar("T")
@@ -55,7 +55,11 @@ class SyncContext:
         return frozenset(self.settings.sync.terminal_statuses)
 
     def plan_options(
-        self, *, backfill: bool = False, backfill_before: datetime | None = None
+        self,
+        *,
+        backfill: bool = False,
+        backfill_before: datetime | None = None,
+        rewrite: bool = False,
     ) -> PlanOptions:
         """How this configuration's writes classify what they find (see ``PlanOptions``)."""
         sync = self.settings.sync
@@ -65,18 +69,18 @@ class SyncContext:
             backfill_before=backfill_before,
             recheck_min_s=sync.poll_interval_s,
             recheck_max_s=max(ceiling, sync.poll_interval_s),
+            rewrite=rewrite,
         )
 
     async def live_options(self, scope: str) -> PlanOptions:
         """Options for every pass but the backfill walk: nothing they find is backfill, except
         what existed before a still running backfill began (see ``diff.Observed``)."""
 
-        def since(conn: Connection) -> datetime | None:
-            if backfill_complete(conn, scope):
-                return None
-            return backfill_started(conn, scope) or self.clock()
-
-        return self.plan_options(backfill_before=await self.read(since))
+        if await self.read(lambda conn: backfill_complete(conn, scope)):
+            return self.plan_options()
+        now = self.clock()
+        since = await self.write(lambda conn: backfill_since(conn, scope, now))
+        return self.plan_options(backfill_before=since)
 
     def write_now(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one writing transaction, holding the write lock (blocking)."""

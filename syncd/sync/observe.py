@@ -103,13 +103,16 @@ class PlanOptions:
     """How a write classifies what it finds.
 
     ``backfill`` and ``backfill_before``: see ``diff.Observed``. ``recheck_min_s`` and
-    ``recheck_max_s`` bound the backoff of unsettled attachments' re-reads.
+    ``recheck_max_s`` bound the backoff of unsettled attachments' re-reads. Events are only
+    ever made for real differences, whatever ``rewrite`` says.
     """
 
     backfill: bool = False
     backfill_before: datetime | None = None
     recheck_min_s: float = 30.0
     recheck_max_s: float = 900.0
+    rewrite: bool = False
+    """Write every observed row, changed or not (``syncd sync --deep``: a repair)."""
 
     def facts(self, workspace_id: str | None, observed_at: datetime) -> diff.Observed:
         """The diff's facts for one observation."""
@@ -241,7 +244,7 @@ def plan_conversation(
     facts = options.facts(workspace_id, at)
     old = stored.data if stored is not None and stored.announced else None
 
-    message_events = _plan_messages(stored, obs, facts, changes)
+    message_events = _plan_messages(stored, obs, facts, changes, options)
     conversation_event = diff.conversation_event(
         old, data, facts, has_message_event=bool(message_events)
     )
@@ -278,7 +281,7 @@ def plan_conversation(
         # Known by id, not only through this conversation: the attention pass may have
         # stored an item before its conversation was first fetched.
         known_items = {**(stored.attention_items if stored else {}), **(attention_known or {})}
-        changes.merge(_plan_items(known_items, items, workspace_id, facts))
+        changes.merge(_plan_items(known_items, items, workspace_id, facts, options.rewrite))
 
     for key, table in (("contact", tables.contacts), ("account", tables.accounts)):
         related = obs.detail.get(key)
@@ -323,6 +326,7 @@ def _plan_messages(
     obs: ConversationObservation,
     facts: diff.Observed,
     changes: ChangeSet,
+    options: PlanOptions,
 ) -> list[ChangeEvent]:
     """New, edited and deleted messages: their rows into ``changes``, their events returned."""
     conversation_id = obs.conversation_id
@@ -340,7 +344,7 @@ def _plan_messages(
     events = diff.message_events(raw_of(known), messages, conversation_id, facts, deleted=deleted)
     for message in messages:
         old = known.get(str(message["id"]))
-        if old is None or old.deleted or old.raw != message:
+        if options.rewrite or old is None or old.deleted or old.raw != message:
             row = mirror_row(tables.messages, message, at, conversation_id=conversation_id)
             row["deleted_at"] = None
             changes.add("messages", row)
@@ -367,7 +371,7 @@ def _plan_attachment_list(
     changes.events.extend(events)
     for attachment in fresh:
         old = known.get(str(attachment["id"]))
-        if old is None or old.raw != attachment:
+        if options.rewrite or old is None or old.raw != attachment:
             changes.add(
                 "attachments",
                 mirror_row(tables.attachments, attachment, at, conversation_id=conversation_id),
@@ -384,6 +388,7 @@ def _plan_items(
     items: Iterable[dict[str, Any]],
     workspace_id: str | None,
     facts: diff.Observed,
+    rewrite: bool = False,
 ) -> ChangeSet:
     """Attention items as observed: rows and events for the new and changed ones."""
     changes = ChangeSet()
@@ -392,7 +397,7 @@ def _plan_items(
     changes.events.extend(diff.attention_item_events(raw_of(known), fresh, facts))
     for item in fresh:
         old = known.get(str(item["id"]))
-        if old is None or old.raw != item:
+        if rewrite or old is None or old.raw != item:
             changes.add(
                 "attention_items",
                 mirror_row(tables.attention_items, item, at, workspace_id=workspace_id),
@@ -436,7 +441,8 @@ def plan_attention_items(
     options: PlanOptions,
 ) -> ChangeSet:
     """Attention items read from the attention list at ``observed_at``: rows and events."""
-    return _plan_items(known, items, workspace_id, options.facts(workspace_id, observed_at))
+    facts = options.facts(workspace_id, observed_at)
+    return _plan_items(known, items, workspace_id, facts, options.rewrite)
 
 
 def attachments_pending(attachments: Iterable[Mapping[str, Any]]) -> bool:

@@ -109,8 +109,8 @@ def refresh_share(
     if interval_s <= 0 or eligible <= 0:
         return 0, 0.0
     credit += eligible * min(max(elapsed_s, 0.0), interval_s) / interval_s
-    take = math.floor(credit)
-    credit -= take
+    take = math.floor(credit + 1e-9)  # 2.9 x 10 is 29, not 28.999...
+    credit = max(0.0, credit - take)
     if take > eligible:
         take, credit = eligible, 0.0
     return take, credit

@@ -29,7 +29,14 @@ from syncd.sync.observe import PlanOptions
 from syncd.sync.offload import offload_for
 from syncd.sync.pipeline import prefetch
 from syncd.sync.result import PassResult
-from syncd.sync.state import backfill_complete, read_state, record_success, scope_key, write_state
+from syncd.sync.state import (
+    backfill_complete,
+    backfill_since,
+    read_state,
+    record_success,
+    scope_key,
+    write_state,
+)
 from syncd.sync.writer import Written
 
 log = structlog.get_logger(__name__)
@@ -68,7 +75,10 @@ async def reconcile_pass(
     result = PassResult(STREAM, scope)
     state = await ctx.read(lambda conn: read_state(conn, scope, STREAM))
     backfill = not await ctx.read(lambda conn: backfill_complete(conn, scope))
-    options = ctx.plan_options(backfill=backfill)
+    if backfill:
+        now = ctx.clock()  # the backfill began (if no other pass said so before)
+        await ctx.write(lambda conn: backfill_since(conn, scope, now))
+    options = ctx.plan_options(backfill=backfill, rewrite=deep)
     phase = (state.state or {}).get("phase")
     started = state.pass_started_at
     cursor = state.cursor

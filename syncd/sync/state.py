@@ -13,6 +13,8 @@ from syncd.store.upsert import upsert_rows
 
 WHOLE_KEY = "*"
 STREAMS = ("hot", "attention", "reconcile", "status_counts", "refresh", "heal", "head")
+BACKFILL = "backfill"
+"""The ``sync_state`` row whose watermark says when the backfill of a scope began."""
 
 
 def scope_key(workspace_id: str | None) -> str:
@@ -97,15 +99,14 @@ def backfill_complete(conn: Connection, scope: str) -> bool:
     return any(value is not None for value in conn.scalars(query))
 
 
-def backfill_started(conn: Connection, scope: str) -> datetime | None:
-    """While the first complete reconcile of a scope has not finished: when its walk began
-    (the earliest unfinished walk of the scope or the whole key). None once it finished,
-    or when no walk began yet."""
-    if backfill_complete(conn, scope):
-        return None
-    s = tables.sync_state
-    query = select(s.c.pass_started_at).where(
-        s.c.stream == "reconcile", s.c.workspace_id.in_([scope, WHOLE_KEY])
-    )
-    started = [value for value in conn.scalars(query) if value is not None]
-    return min(started) if started else None
+def backfill_since(conn: Connection, scope: str, now: datetime) -> datetime:
+    """When the backfill of a scope began: the first time a pass asked while it was not
+    complete (kept in the ``backfill`` row's watermark; call in a writing transaction)."""
+    state = read_state(conn, scope, BACKFILL)
+    if state.watermark is not None:
+        return state.watermark
+    whole = read_state(conn, WHOLE_KEY, BACKFILL).watermark
+    if whole is not None:
+        return whole
+    write_state(conn, scope, BACKFILL, watermark=now)
+    return now
