@@ -34,6 +34,8 @@ class SimConfig:
     malformed_rate: float = 0.0
     #: Chance that one nested detail part is missing, per part and conversation version.
     detail_missing_rate: float = 0.01
+    #: Chance that a pending/processing attachment never settles under random activity.
+    stuck_attachment_rate: float = 0.05
     #: When true, a reply to a conversation that was not taken over is refused with 409.
     strict_reply: bool = False
     #: End of the generated history (the generated timestamps lie in the 90 days before it).
@@ -54,6 +56,7 @@ class SimConfig:
             "drop_rate",
             "malformed_rate",
             "detail_missing_rate",
+            "stuck_attachment_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
