@@ -4,17 +4,20 @@ and the list indexes stay right through all of it."""
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
-from syncd.sim import Activity, SimConfig, Simulator
+from syncd.sim import Activity, SimConfig, SimServer, Simulator
 from syncd.sim.activity import KINDS, TABLE, WEIGHTS
 from syncd.sim.listing import ListQuery, list_page
 
+AUTH = {"Authorization": "Bearer sf_test_v1_" + "k" * 32}
 TERMINAL = {"resolved", "closed", "abandoned"}
 ORIGINAL = (
     ("inbound_message", 24),
@@ -261,6 +264,7 @@ def test_chosen_kinds_are_deterministic_and_validated() -> None:
     assert first == run()
     assert {a.kind for a in first} == {"message_deleted", "terminal_move", "attention_flash"}
     sim = make(conversations=5)
+    assert sim.apply_random_activity(random.Random(1), "assignment").kind == "assignment"
     with pytest.raises(ValueError, match="unknown activity kinds"):
         sim.apply_random_activity(random.Random(1), ["nonsense"])
     with pytest.raises(ValueError, match="unknown activity kinds"):
@@ -281,3 +285,20 @@ def test_a_kind_without_anything_to_act_on_falls_back_and_says_so() -> None:
     assert sim.apply_random_activity(rng, ["attention_acknowledged"]).kind == "attention_raised"
     empty = Simulator(SimConfig(conversations=0))
     assert empty.apply_random_activity(rng, ["message_deleted"]).kind == "new_conversation"
+
+
+def test_the_server_draws_only_the_configured_kinds() -> None:
+    config = SimConfig(seed=4, conversations=30, activity_per_s=300, activity_kinds=("assignment",))
+    assert SimConfig(activity_kinds=("terminal_move",)).activity_kinds == ("terminal_move",)
+    with pytest.raises(ValueError, match="unknown activity kinds"):
+        SimConfig(activity_kinds=("resolved",))
+    sim = Simulator(config)
+    count = len(sim.conversation_ids())
+    with SimServer(sim) as server, httpx.Client(base_url=server.base_url, headers=AUTH) as client:
+        deadline = time.monotonic() + 10
+        while len(sim.actions) < 20 and time.monotonic() < deadline:
+            assert client.get("/api/attention-items").status_code == 200  # paces the polling
+        sim.config.activity_per_s = 0.0
+    assert len(sim.actions) >= 20
+    assert {action.action for action in sim.actions} <= {"assign", "unassign"}
+    assert len(sim.conversation_ids()) == count

@@ -2,8 +2,9 @@
 
 ``apply_random_activity(sim, rng, kinds=None)`` performs one step and says what it did (``kinds``
 limits the draw to some kinds, weighted among themselves: a benchmark drives one kind at a time);
-``run_activity`` drives it at ``config.activity_per_s`` inside the server's event loop (the rate
-is re-read on every tick, so tests may turn activity on and off while the server runs).
+``run_activity`` drives it at ``config.activity_per_s`` (drawing from ``config.activity_kinds``)
+inside the server's event loop (both are re-read on every tick, so tests may turn activity on and
+off, or change its kinds, while the server runs).
 ``TABLE`` is the single list of kinds, their weights and their steps.
 """
 
@@ -75,15 +76,16 @@ def apply_random_activity(
     if kinds is None:
         kind = rng.choices(KINDS, cum_weights=_CUMULATIVE)[0]
     else:
-        chosen = _known(kinds)
+        chosen = check_kinds(kinds)
         kind = chosen[0] if len(chosen) == 1 else rng.choices(chosen, _weights(chosen))[0]
     if not sim.world.conversations:
         return new_conversation(sim, rng)
     return STEPS[kind](sim, rng)
 
 
-def _known(kinds: Iterable[str]) -> list[str]:
-    chosen = list(dict.fromkeys(kinds))
+def check_kinds(kinds: Iterable[str]) -> list[str]:
+    """The kinds, deduplicated (one name alone is fine); ValueError for none or unknown ones."""
+    chosen = [kinds] if isinstance(kinds, str) else list(dict.fromkeys(kinds))
     unknown = [kind for kind in chosen if kind not in STEPS]
     if unknown or not chosen:
         raise ValueError(f"unknown activity kinds {unknown}; choose among {', '.join(KINDS)}")
@@ -96,7 +98,7 @@ def _weights(chosen: list[str]) -> list[int]:
 
 
 async def run_activity(sim: Simulator, rng: random.Random) -> None:
-    """Apply activity at ``sim.config.activity_per_s`` until cancelled."""
+    """Apply activity at ``sim.config.activity_per_s`` (of ``activity_kinds``) until cancelled."""
     loop = asyncio.get_running_loop()
     started, done, rate = loop.time(), 0, 0.0
     while True:
@@ -110,7 +112,7 @@ async def run_activity(sim: Simulator, rng: random.Random) -> None:
         steps = min(due, MAX_STEPS_PER_TICK)
         for _ in range(steps):
             try:
-                sim.apply_random_activity(rng)
+                sim.apply_random_activity(rng, sim.config.activity_kinds)
             except Exception:  # a bug in one step must not stop the server's activity
                 log.exception("sim_activity_failed")
         done += due
@@ -123,5 +125,6 @@ __all__ = [
     "WEIGHTS",
     "Activity",
     "apply_random_activity",
+    "check_kinds",
     "run_activity",
 ]

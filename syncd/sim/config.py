@@ -26,6 +26,8 @@ class SimConfig:
     messages_per_conversation: int = 6
     order: ListOrder = "id"
     activity_per_s: float = 0.0
+    #: The activity kinds the server's activity loop draws from (None: all, weighted).
+    activity_kinds: tuple[str, ...] | None = None
     latency_ms: float = 0.0
     fail_rate: float = 0.0
     rate_limit_rate: float = 0.0
@@ -61,5 +63,9 @@ class SimConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {value!r}")
+        if self.activity_kinds is not None:
+            from syncd.sim.activity import check_kinds  # the table lives there
+
+            self.activity_kinds = tuple(check_kinds(self.activity_kinds))
         if self.epoch.tzinfo is None:
             raise ValueError("epoch must be an aware datetime")

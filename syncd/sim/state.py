@@ -244,7 +244,7 @@ class Simulator(ActionsMixin, EditsMixin):
         with self.lock:
             return apply_random_activity(self, rng, kinds)
 
-    # -- faults (shortcuts to ``faults``) ------------------------------------------------------
+    # -- faults and holds (shortcuts to ``faults`` and ``holds``) -----------------------------
 
     def fail_next(
         self, route: str, status: int = 500, times: int = 1, retry_after: float | None = None
