@@ -79,6 +79,7 @@ def test_editing_an_older_message_changes_its_body_and_touches_only_the_detail()
     cid = with_messages(sim, 3)
     before, row = sim.detail(cid), sim.list_row(cid)
     target = before["history"][0]
+    assert sim.message_conversation_id(target["id"]) == cid
     sim.edit_message(target["id"], "Corrected text ✏️")
     after = assert_touched_only(sim, cid, before, row)
     assert after["history"][0] == {**target, "body": "Corrected text ✏️"}
