@@ -1,8 +1,9 @@
 """One running configuration of the daemon: the scheduled passes and the dispatcher.
 
-Per scope (a configured workspace, or the whole key) the hot, attention, reconcile and
-status-counts passes run on APScheduler interval triggers with jitter, never two runs of one
-job at once (``max_instances=1``, ``coalesce``). The API client's priority budget keeps a
+Per scope (a configured workspace, or the whole key) every stream of ``syncd.sync.streams``
+runs on an APScheduler interval trigger (the reconcile and status counts with jitter; the hot,
+refresh and attention passes without, their interval being a freshness bound), never two runs
+of one job at once (``max_instances=1``, ``coalesce``). The API client's priority budget keeps a
 running backfill from starving the hot and attention passes. The dispatcher is woken as soon as
 a pass commits events.
 """
@@ -116,7 +117,8 @@ class Service:
                     # After the first hot pass has had a moment: its counts compare with a mirror
                     # that the hot pass just brought up to date.
                     first = now + timedelta(seconds=min(5.0, sync.poll_interval_s))
-                self._add(f"{stream.name}:{key}", interval, self._job(stream, scope), first)
+                job = self._job(stream, scope)
+                self._add(f"{stream.name}:{key}", interval, job, first, jitter=stream.jittered)
         watchdog = self.notifier.watchdog_interval_s
         if watchdog:
             self.scheduler.add_job(
@@ -159,11 +161,17 @@ class Service:
     # -- jobs ------------------------------------------------------------------------------
 
     def _add(
-        self, job_id: str, interval_s: float, job: Callable[[], Awaitable[None]], first: datetime
+        self,
+        job_id: str,
+        interval_s: float,
+        job: Callable[[], Awaitable[None]],
+        first: datetime,
+        *,
+        jitter: bool = True,
     ) -> None:
         self.scheduler.add_job(
             job,
-            IntervalTrigger(seconds=interval_s, jitter=jitter_for(interval_s)),
+            IntervalTrigger(seconds=interval_s, jitter=jitter_for(interval_s) if jitter else None),
             id=job_id,
             name=job_id,
             max_instances=1,

@@ -42,13 +42,15 @@ class Stream:
     """One scheduled stream: its pass, its interval (0 = off) and its unit.
 
     ``per_workspace``: the pass runs once per workspace (configured, or known to the mirror)
-    rather than once per scope.
+    rather than once per scope. ``jittered``: the daemon spreads its runs (up to a tenth of
+    the interval) — not for the streams whose interval is a freshness bound.
     """
 
     name: str
     interval_s: Callable[[SyncSettings], float]
     run: PassFn | None = None
     per_workspace: bool = False
+    jittered: bool = False
 
 
 def _status_counts(ctx: SyncContext, workspace_id: str | None) -> Awaitable[PassResult]:
@@ -57,8 +59,8 @@ def _status_counts(ctx: SyncContext, workspace_id: str | None) -> Awaitable[Pass
 
 
 STREAMS: tuple[Stream, ...] = (
-    Stream("reconcile", lambda s: s.reconcile_interval_s, reconcile_pass),
-    Stream(STATUS_COUNTS, lambda s: s.status_counts_interval_s, _status_counts, True),
+    Stream("reconcile", lambda s: s.reconcile_interval_s, reconcile_pass, jittered=True),
+    Stream(STATUS_COUNTS, lambda s: s.status_counts_interval_s, _status_counts, True, True),
     Stream("hot", lambda s: s.poll_interval_s, hot_pass),
     Stream(
         "refresh", lambda s: s.poll_interval_s if s.refresh_interval_s > 0 else 0.0, refresh_pass
