@@ -21,8 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from conftest import SYNCD, subprocess_env
+from conftest import SYNCD
 from daemon_support import read_sink
 from sqlalchemy import Engine
 from sync_support import (
@@ -350,9 +349,3 @@ def test_hook_output_is_debug_and_its_first_lines_a_warning_when_it_fails(
     assert failed and failed[0]["level"] == "warning" and failed[0]["exit_code"] == 4
     assert failed[0]["stderr"] == "\n".join(f"line {n}" for n in range(5))
     assert failed[0]["stdout"] == f"config {config}"  # SYNCD_CONFIG: the absolute path
-
-
-@pytest.mark.usefixtures("isolated_config")
-def test_subprocess_env_keeps_the_database_of_the_test() -> None:
-    # A guard for this module's helpers: syncd() drops every SYNCD_* of the test process.
-    assert "SYNCD_DATABASE__URL" in subprocess_env("sqlite:///x.db")
