@@ -100,6 +100,11 @@ async def refresh_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult
     )
     last = state.last_success_at
     elapsed = (now - last).total_seconds() if last is not None else 0.0
+    if ctx.scheduled:
+        # A pass that ran late (starved behind a backfill at the lowest priority) does not
+        # make the next one catch up in a burst: at most two passes' share at once; the
+        # oldest-first order brings the stragglers back within the interval.
+        elapsed = min(elapsed, 2 * sync.poll_interval_s)
     credit = float((state.state or {}).get("credit", 0.0))
     take, credit = plan.refresh_share(age.recent, elapsed, sync.refresh_interval_s, credit)
     ids: list[str] = []
