@@ -20,9 +20,6 @@ from analytics_support import (
     read_facts,
     read_mirror,
 )
-from conftest import _postgres_database
-from sqlalchemy import Engine
-from sqlalchemy.engine import URL
 from sync_support import conversations_in, run_syncd, settle_attachments, syncd_env
 
 from syncd.sim import SimConfig, SimServer, Simulator
@@ -42,18 +39,12 @@ def server() -> Iterator[SimServer]:
 
 
 @pytest.fixture
-def mirrors(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> Iterator[dict[str, str]]:
+def mirrors(tmp_path: Path, sqlite_template: Path, postgres_db_url: str) -> dict[str, str]:
     """A migrated SQLite file and a migrated PostgreSQL database, by dialect name."""
     path = tmp_path / "mirror" / "syncd.db"
     create_private_file(path)
     shutil.copyfile(sqlite_template, path)
-    admin: Engine = request.getfixturevalue("postgres_admin")
-    admin_url: URL = request.getfixturevalue("postgres_admin_url")
-    template: str = request.getfixturevalue("postgres_template")
-    with _postgres_database(admin, admin_url, template) as postgres_url:
-        yield {"sqlite": f"sqlite:///{path}", "postgresql": postgres_url}
+    return {"sqlite": f"sqlite:///{path}", "postgresql": postgres_db_url}
 
 
 def sync_all(server: SimServer, mirrors: dict[str, str], cwd: Path, *args: str) -> None:
