@@ -247,7 +247,7 @@ def wipe(engine: Engine) -> None:
             conn.execute(table.delete())
 
 
-@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(stories=st.lists(histories(), min_size=1, max_size=4))
 def test_the_views_equal_the_facts_computed_in_python(
     engine: Engine, stories: list[dict[str, Any]]
