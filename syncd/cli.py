@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(sync)
     sync.add_argument("--full", action="store_true", help="include a full reconcile pass")
     sync.add_argument(
+        "--deep",
+        action="store_true",
+        help="as --full, and re-read every conversation's detail and attachments (a repair tool)",
+    )
+    sync.add_argument(
         "--workspace",
         metavar="ID",
         action="append",

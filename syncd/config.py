@@ -185,6 +185,10 @@ class SyncSettings(Section):
     terminal_statuses: list[Name] = Field(
         default_factory=lambda: ["resolved", "closed", "abandoned"]
     )
+    refresh_interval_s: NonNegativeFloat = 900.0
+    """Recent conversations' details are re-read at least this often (0: never)."""
+    refresh_recent_days: NonNegativeFloat = 7.0
+    """A terminal conversation counts as recent while its last activity is this young."""
 
 
 class EventsSettings(Section):

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -37,7 +38,16 @@ PAGE = 100
 API_LIMITS: dict[str, Any] = {"max_requests_per_s": 5000, "max_concurrency": 16, "timeout_s": 10}
 
 # Columns that record when syncd looked, not what it saw: left out when mirrors are compared.
-OBSERVATION_COLUMNS = frozenset({"synced_at", "last_listed_at", "observed_at", "taken_at"})
+OBSERVATION_COLUMNS = frozenset(
+    {
+        "synced_at",
+        "last_listed_at",
+        "observed_at",
+        "taken_at",
+        "refreshed_at",
+        "attachments_check_at",
+    }
+)
 MIRROR_TABLES = (
     "conversations",
     "contacts",
@@ -54,8 +64,29 @@ MIRROR_TABLES = (
 # --- settings and running -----------------------------------------------------------------------
 
 
+class StepClock:
+    """A clock for ``SyncContext.clock`` that moves only when told (real time at the start)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime.now(tz=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        """Move on by ``seconds``; returns the new time."""
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
 def make_settings(base_url: str, db_url: str, **sync: Any) -> Settings:
-    """Settings for an in-process sync against the simulator (needs ``isolated_config``)."""
+    """Settings for an in-process sync against the simulator (needs ``isolated_config``).
+
+    The refresh stream is off unless ``refresh_interval_s`` is given: its share depends on the
+    time between passes, and the tests that count requests need exact counts (the refresh
+    tests drive it with a clock of their own).
+    """
+    sync.setdefault("refresh_interval_s", 0)
     return load_settings(
         api={"base_url": base_url, "token": TOKEN, **API_LIMITS},
         database={"url": db_url},
@@ -166,8 +197,9 @@ def idle_cost(sim: Simulator, workspaces: Sequence[str]) -> Counter[str]:
     """DESIGN.md §6 cost goal of an idle ``syncd sync`` (status counts due), by route.
 
     Per scope (each configured workspace, or the whole key when none is configured): for each
-    non-terminal status, max(1, ceil(n / 100)) list requests; one attention request. Plus one
-    status-counts request per workspace.
+    non-terminal status, max(1, ceil(n / 100)) list requests, plus one head page of the
+    unfiltered list; two attention requests (open, acknowledged). Plus one status-counts
+    request per workspace. (The refresh share and unsettled attachments come on top.)
     """
     scopes: list[str | None] = list(workspaces) or [None]
     cost: Counter[str] = Counter()
@@ -175,7 +207,8 @@ def idle_cost(sim: Simulator, workspaces: Sequence[str]) -> Counter[str]:
         counts = status_counts(sim, scope)
         for status in hot_statuses(counts, TERMINAL):
             cost["list_conversations"] += max(1, math.ceil(counts[status] / PAGE))
-        cost["list_attention_items"] += 1
+        cost["list_conversations"] += 1
+        cost["list_attention_items"] += 2
     cost["status_counts"] += len(workspaces or sim.workspace_ids())
     return cost
 

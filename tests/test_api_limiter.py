@@ -229,8 +229,9 @@ def test_nonsense_limits_are_refused() -> None:
         RequestBudget(1, 1, burst=0.5)
 
 
-def test_priorities_order_attention_hot_detail_reconcile() -> None:
+def test_priorities_order_attention_hot_detail_reconcile_refresh() -> None:
     assert sorted(Priority, reverse=True) == [
+        Priority.REFRESH,
         Priority.RECONCILE,
         Priority.DETAIL,
         Priority.HOT,

@@ -1,9 +1,10 @@
 """The request budget of DESIGN.md §6, counted by the simulator's server.
 
 An idle ``syncd sync`` makes, per scope, max(1, ceil(n / 100)) list requests for each non-terminal
-status, one attention request, and one status-counts request per workspace; one changed
-conversation adds at most two requests. Attachments are settled first: a conversation with an
-attachment still processing is re-read on every pass, by design (docs/internals.md).
+status, one head page of the unfiltered list, two attention requests (open, acknowledged), and
+one status-counts request per workspace; one changed conversation adds at most two requests.
+Unsettled attachments are re-read with exponential backoff (poll interval doubling up to the
+refresh interval), not on every pass.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import Engine
 from sync_support import (
     TERMINAL,
+    StepClock,
     conversation,
     conversations_in,
     event_count,
@@ -133,28 +135,43 @@ async def test_one_changed_conversation_adds_at_most_two_requests(
         assert server.request_counts == idle_cost(sim, []), f"idle again after {extra}"
 
 
-async def test_a_conversation_with_an_unsettled_attachment_is_reread_until_it_settles(
+async def test_an_unsettled_attachment_is_reread_with_exponential_backoff_until_it_settles(
     db_url: str, engine: Engine, isolated_config: Path
 ) -> None:
     sim = Simulator(SimConfig(seed=9, conversations=40, messages_per_conversation=2))
     settle_attachments(sim)
     cid = conversations_in(sim, "resolved")[0]  # no hot list shows it: re-read all the same
     attachment_id = sim.add_attachment(cid, status="processing")
+    clock = StepClock()
     with SimServer(sim) as server:
-        async with open_sync(make_settings(server.base_url, db_url)) as ctx:
-            await sync(ctx)
-            for _ in range(2):
+        settings = make_settings(server.base_url, db_url, poll_interval_s=30)
+        async with open_sync(settings) as ctx:
+            ctx.clock = clock
+            await sync(ctx)  # the backfill: next look in 30 s, then 60, 120, ...
+            reread_at = {30.0, 90.0, 210.0}
+            elapsed = 0.0
+            for step in (10, 20, 30, 30, 60, 60):
+                elapsed += step
+                clock.advance(step)
                 server.reset_counts()
                 await sync(ctx)
-                assert server.request_counts == idle_cost(sim, []) + Counter({"get_attachments": 1})
+                extra = Counter({"get_attachments": 1}) if elapsed in reread_at else Counter()
+                assert server.request_counts == idle_cost(sim, []) + extra, f"at +{elapsed}s"
 
             sim.set_attachment_status(attachment_id, "ready")
             seen = event_count(engine)
+            clock.advance(90)  # +300 s: not due before +210 + 240 = +450 s
             await sync(ctx)
+            assert events_after(engine, seen) == []
+            clock.advance(150)  # +450 s
+            server.reset_counts()
+            await sync(ctx)
+            assert server.request_counts == idle_cost(sim, []) + Counter({"get_attachments": 1})
             told = events_after(engine, seen)
             assert [(e["type"], e["subject_id"]) for e in told] == [
                 ("attachment.updated", attachment_id)
             ]
+            clock.advance(3000)
             server.reset_counts()
             await sync(ctx)
-            assert server.request_counts == idle_cost(sim, [])
+            assert server.request_counts == idle_cost(sim, []), "settled: never read again"

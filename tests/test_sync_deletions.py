@@ -100,9 +100,13 @@ async def test_a_deleted_resolved_conversation_is_found_only_by_a_reconcile(
         )
         seen = event_count(engine)
         results = await sync(ctx)
-        assert [r.stream for r in results if r.stream == "reconcile"] == []
+        assert [r.stream for r in results if r.stream in ("reconcile", "heal")] == []
         assert deleted_ids(engine) == set(), "no hot list shows a resolved conversation"
-        assert events_after(engine, seen) == []
+        # The head read (the whole small list fits its one page) saw the new one at once.
+        assert [(e["type"], e["subject_id"]) for e in events_after(engine, seen)] == [
+            ("conversation.created", added),
+            ("message.received", sim.messages(added)[0]["id"]),
+        ]
 
     full = run_syncd(["sync", "--full"], syncd_env(db_url, server.base_url), tmp_path)
     assert full.returncode == 0, full.stderr
@@ -115,17 +119,22 @@ async def test_a_deleted_resolved_conversation_is_found_only_by_a_reconcile(
     assert [e["subject_id"] for e in told if e["type"] == "conversation.created"] == [added]
 
 
-async def test_a_status_count_drift_reconciles_at_once_and_finds_the_deletion(
+async def test_a_status_count_drift_that_outlives_the_hot_pass_is_healed_and_finds_the_deletion(
     server: SimServer, db_url: str, engine: Engine, isolated_config: Path
 ) -> None:
     sim = server.simulator
     cid = conversations_in(sim, "closed")[0]
     async with synced(server, db_url) as ctx:
         sim.delete_conversation(cid)
+        server.reset_counts()
         results = await sync(ctx)
-    drifted = [i for i, r in enumerate(results) if r.stream == "status_counts" and r.drift]
-    assert [results[i].drift for i in drifted] == [{"closed": -1}]
-    assert results[drifted[0] + 1].stream == "reconcile", "the drift is healed at once"
+    drifted = [r for r in results if r.stream == "status_counts" and r.drift]
+    assert [r.drift for r in drifted] == [{"closed": -1}]
+    streams = [r.stream for r in results]
+    assert streams.index("heal") == streams.index("hot") + 1, "healed right after the hot pass"
+    heal = results[streams.index("heal")]
+    assert heal.heal_kind == "real" and heal.drift == {}, "walking the closed list mended it"
+    assert "reconcile" not in streams, "no full reconcile needed"
     assert deleted_ids(engine) == {cid}
 
 

@@ -12,13 +12,16 @@ from hypothesis import strategies as st
 from syncd.sync import diff
 from syncd.sync.observe import (
     ConversationObservation,
+    PlanOptions,
     StoredConversation,
+    StoredObject,
     plan_conversation,
     plan_deletion,
 )
 
 NOW = datetime(2026, 3, 15, 14, 30, tzinfo=UTC)
 FACTS = diff.Observed(workspace_id="ws_1", observed_at=NOW, backfill=False)
+LIVE = PlanOptions()
 
 BASE = {
     "id": "c1",
@@ -92,7 +95,7 @@ def test_message_types() -> None:
 
 def test_only_unknown_messages_get_events_and_carry_the_conversation_id() -> None:
     messages = [{"id": "m1", "direction": "inbound"}, {"id": "m2", "direction": "outbound"}]
-    events = diff.message_events({"m1"}, messages, "c1", FACTS)
+    events = diff.message_events({"m1": messages[0]}, messages, "c1", FACTS)
     assert [(e.type, e.subject_id) for e in events] == [("message.sent", "m2")]
     assert events[0].data["conversationId"] == "c1"
 
@@ -173,7 +176,7 @@ def stored(**kwargs: Any) -> StoredConversation:
         "fingerprint": "f",
         "deleted": False,
         "synced_at": NOW,
-        "message_ids": frozenset({"m1"}),
+        "messages": {"m1": StoredObject({"id": "m1", "direction": "inbound"}, NOW)},
     }
     return StoredConversation(**{**defaults, **kwargs})
 
@@ -198,7 +201,7 @@ def observation(**detail: Any) -> ConversationObservation:
 
 
 def test_absent_contact_means_unknown_not_removed() -> None:
-    changes = plan_conversation(stored(), observation(), backfill=False)
+    changes = plan_conversation(stored(), observation(), options=LIVE)
     assert changes.events == []
     assert "contacts" not in changes.rows
     (row,) = changes.rows["conversations"]
@@ -206,14 +209,14 @@ def test_absent_contact_means_unknown_not_removed() -> None:
 
 
 def test_absent_context_entries_are_kept_and_present_ones_replaced() -> None:
-    assert plan_conversation(stored(), observation(), backfill=False).replace_context == {}
+    assert plan_conversation(stored(), observation(), options=LIVE).replace_context == {}
     entries = [{"kind": "kb"}, {"kind": "policy"}]
-    changes = plan_conversation(stored(), observation(contextEntries=entries), backfill=False)
+    changes = plan_conversation(stored(), observation(contextEntries=entries), options=LIVE)
     assert [row["position"] for row in changes.replace_context["c1"]] == [0, 1]
 
 
 def test_first_sighting_records_status_history_from_null() -> None:
-    changes = plan_conversation(None, observation(), backfill=True)
+    changes = plan_conversation(None, observation(), options=PlanOptions(backfill=True))
     (history,) = changes.rows["conversation_status_history"]
     assert history["from_status"] is None and history["to_status"] == "open"
     assert [e.type for e in changes.events] == ["conversation.created", "message.received"]

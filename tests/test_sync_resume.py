@@ -142,14 +142,17 @@ def test_a_killed_backfill_resumes_and_ends_identical_to_an_uninterrupted_one(
         assert resumed.returncode == 0, resumed.stderr
         assert '"reconcile_resumed"' in resumed.stderr
         # From the checkpoint on: the pages not committed yet, the details not fetched yet.
-        walked = [
+        unfiltered = [
             r
             for r in server.request_log
             if r.route == "list_conversations"
             and "status=" not in r.path
             and "contactId=" not in r.path
         ]
+        walked = [r for r in unfiltered if "cursor=" in r.path]
         assert len(walked) == PAGES - stored // 100
+        # ... and the hot pass's head read: one first page (the list is not newest-first).
+        assert len(unfiltered) - len(walked) == 1
         assert server.request_counts["get_conversation"] == CONVERSATIONS - stored
 
     actual = outcome(engine)

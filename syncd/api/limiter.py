@@ -35,6 +35,7 @@ class Priority(IntEnum):
     HOT = 1
     DETAIL = 2
     RECONCILE = 3
+    REFRESH = 4
 
 
 class ClientClock(Protocol):

@@ -1,8 +1,9 @@
 """One running configuration of the daemon: the scheduled passes and the dispatcher.
 
-Per scope (a configured workspace, or the whole key) the hot, attention, reconcile and
-status-counts passes run on APScheduler interval triggers with jitter, never two runs of one
-job at once (``max_instances=1``, ``coalesce``). The API client's priority budget keeps a
+Per scope (a configured workspace, or the whole key) every stream of ``syncd.sync.streams``
+runs on an APScheduler interval trigger (the reconcile and status counts with jitter; the hot,
+refresh and attention passes without, their interval being a freshness bound), never two runs
+of one job at once (``max_instances=1``, ``coalesce``). The API client's priority budget keeps a
 running backfill from starving the hot and attention passes. The dispatcher is woken as soon as
 a pass commits events.
 """
@@ -28,19 +29,15 @@ from syncd.daemon.notify import Notifier
 from syncd.events.delivery import build_dispatcher
 from syncd.events.dispatcher import Dispatcher
 from syncd.events.sink_status import sink_status
-from syncd.sync.attention import attention_pass
 from syncd.sync.context import SyncContext
-from syncd.sync.hot import hot_pass
-from syncd.sync.reconcile import reconcile_pass
+from syncd.sync.heal import heal_pass
 from syncd.sync.result import PassResult
-from syncd.sync.runner import known_workspaces, reconcile_due, run_pass
+from syncd.sync.runner import reconcile_due, run_pass
 from syncd.sync.state import StreamState, read_state, scope_key
-from syncd.sync.status_counts import status_counts_pass
+from syncd.sync.streams import STREAMS, Stream, heals_due, workspaces_of
 from syncd.sync.writer import Written
 
 log = structlog.get_logger(__name__)
-
-STREAMS = ("hot", "attention", "reconcile", "status_counts")
 
 
 def jitter_for(interval_s: float) -> float:
@@ -106,33 +103,27 @@ class Service:
         now = datetime.now(tz=self.scheduler.timezone)
         for scope in self.scopes:
             key = scope_key(scope)
-            self._add(f"hot:{key}", sync.poll_interval_s, self._job("hot", scope, hot_pass), now)
-            self._add(
-                f"attention:{key}",
-                sync.attention_interval_s,
-                self._job("attention", scope, attention_pass),
-                now,
-            )
-            state = await self.ctx.read(
-                lambda conn, k=key: read_state(conn, k, "reconcile")  # type: ignore[misc]
-            )
-            self._add(
-                f"reconcile:{key}",
-                sync.reconcile_interval_s,
-                self._job("reconcile", scope, reconcile_pass),
-                first_reconcile(state, sync.reconcile_interval_s, now),
-            )
-            self._add(
-                f"status_counts:{key}",
-                sync.status_counts_interval_s,
-                self._status_counts_job(scope),
-                now + timedelta(seconds=min(5.0, sync.poll_interval_s)),
-            )
-        interval = self.notifier.watchdog_interval_s
-        if interval:
+            for stream in STREAMS:
+                interval = stream.interval_s(sync)
+                if interval <= 0:
+                    continue
+                first = now
+                if stream.name == "reconcile":
+                    state = await self.ctx.read(
+                        lambda conn, k=key: read_state(conn, k, "reconcile")  # type: ignore[misc]
+                    )
+                    first = first_reconcile(state, interval, now)
+                elif stream.per_workspace:
+                    # After the first hot pass has had a moment: its counts compare with a mirror
+                    # that the hot pass just brought up to date.
+                    first = now + timedelta(seconds=min(5.0, sync.poll_interval_s))
+                job = self._job(stream, scope)
+                self._add(f"{stream.name}:{key}", interval, job, first, jitter=stream.jittered)
+        watchdog = self.notifier.watchdog_interval_s
+        if watchdog:
             self.scheduler.add_job(
                 self._watchdog,
-                IntervalTrigger(seconds=interval),
+                IntervalTrigger(seconds=watchdog),
                 id="watchdog",
                 max_instances=1,
                 coalesce=True,
@@ -170,11 +161,17 @@ class Service:
     # -- jobs ------------------------------------------------------------------------------
 
     def _add(
-        self, job_id: str, interval_s: float, job: Callable[[], Awaitable[None]], first: datetime
+        self,
+        job_id: str,
+        interval_s: float,
+        job: Callable[[], Awaitable[None]],
+        first: datetime,
+        *,
+        jitter: bool = True,
     ) -> None:
         self.scheduler.add_job(
             job,
-            IntervalTrigger(seconds=interval_s, jitter=jitter_for(interval_s)),
+            IntervalTrigger(seconds=interval_s, jitter=jitter_for(interval_s) if jitter else None),
             id=job_id,
             name=job_id,
             max_instances=1,
@@ -183,16 +180,43 @@ class Service:
             next_run_time=first,
         )
 
-    def _job(
-        self,
-        stream: str,
-        scope: str | None,
-        work: Callable[[SyncContext, str | None], Awaitable[PassResult]],
-    ) -> Callable[[], Awaitable[None]]:
-        async def job() -> None:
-            await self._run(stream, scope, lambda: work(self.ctx, scope))
+    def _job(self, stream: Stream, scope: str | None) -> Callable[[], Awaitable[None]]:
+        assert stream.run is not None
+        run = stream.run
 
-        return self._tracked(stream, scope, job)
+        async def per_workspace() -> None:
+            for workspace in await self.ctx.read(lambda conn: workspaces_of(conn, scope)):
+                await self._run(
+                    stream.name,
+                    scope,
+                    lambda w=workspace: run(self.ctx, w),  # type: ignore[misc]
+                    label=workspace,
+                )
+
+        async def job() -> None:
+            started = self.clock()
+            result = await self._run(stream.name, scope, lambda: run(self.ctx, scope))
+            if stream.name == "hot" and result is not None and result.ok:
+                await self._heal_after_hot(scope, started)
+
+        return self._tracked(stream.name, scope, per_workspace if stream.per_workspace else job)
+
+    async def _heal_after_hot(self, scope: str | None, hot_started: datetime) -> None:
+        """The drift rule of ``syncd.sync.streams``: heal what the counts showed before this
+        hot pass began; a drift walking could not mend asks for the scope's reconcile."""
+        if ("reconcile", scope_key(scope)) in self._active:
+            return  # the reconcile (the backfill, say) is walking: drift is expected meanwhile
+        due = await self.ctx.read(lambda conn: heals_due(conn, scope, hot_started))
+        for workspace, drift in due.items():
+            result = await self._run(
+                "heal",
+                scope,
+                lambda w=workspace, d=drift: heal_pass(self.ctx, w, scope, d),  # type: ignore[misc]
+                label=workspace,
+            )
+            if result is not None and result.heal:
+                log.warning("status_count_drift_reconcile", workspace=workspace, drift=result.drift)
+                self.reconcile_now(scope)
 
     def _tracked(
         self, stream: str, scope: str | None, job: Callable[[], Awaitable[None]]
@@ -226,27 +250,6 @@ class Service:
         # A coroutine, so it runs on the event loop: the ping proves the loop is alive (a plain
         # function would run in the thread pool, and stall when the pool is busy).
         self.notifier.watchdog()
-
-    def _status_counts_job(self, scope: str | None) -> Callable[[], Awaitable[None]]:
-        async def job() -> None:
-            workspaces = [scope] if scope is not None else await self.ctx.read(known_workspaces)
-            for workspace in workspaces:
-                result = await self._run(
-                    "status_counts",
-                    scope,
-                    lambda w=workspace: status_counts_pass(self.ctx, w),  # type: ignore[misc]
-                    label=workspace,
-                )
-                if result is None or not result.heal:
-                    continue
-                if ("reconcile", scope_key(scope)) in self._active:
-                    # Expected while the reconcile (the backfill, say) is still walking.
-                    log.info("status_count_drift", workspace=workspace, drift=result.drift)
-                    continue
-                log.warning("status_count_drift", workspace=workspace, drift=result.drift)
-                self.reconcile_now(scope)
-
-        return self._tracked("status_counts", scope, job)
 
     async def _reconcile_if_due(self, scope: str | None) -> None:
         key, interval = scope_key(scope), self.settings.sync.reconcile_interval_s

@@ -7,7 +7,16 @@ from a background thread. See docs/internals.md for the contract.
 from syncd.sim.activity import Activity
 from syncd.sim.config import SimConfig
 from syncd.sim.handlers import EXAMPLE_TOKEN
+from syncd.sim.holds import ResponseHold
 from syncd.sim.server import SimServer, SimService
 from syncd.sim.state import Simulator
 
-__all__ = ["EXAMPLE_TOKEN", "Activity", "SimConfig", "SimServer", "SimService", "Simulator"]
+__all__ = [
+    "EXAMPLE_TOKEN",
+    "Activity",
+    "ResponseHold",
+    "SimConfig",
+    "SimServer",
+    "SimService",
+    "Simulator",
+]

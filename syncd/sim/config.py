@@ -26,6 +26,8 @@ class SimConfig:
     messages_per_conversation: int = 6
     order: ListOrder = "id"
     activity_per_s: float = 0.0
+    #: The activity kinds the server's activity loop draws from (None: all, weighted).
+    activity_kinds: tuple[str, ...] | None = None
     latency_ms: float = 0.0
     fail_rate: float = 0.0
     rate_limit_rate: float = 0.0
@@ -34,6 +36,8 @@ class SimConfig:
     malformed_rate: float = 0.0
     #: Chance that one nested detail part is missing, per part and conversation version.
     detail_missing_rate: float = 0.01
+    #: Chance that a pending/processing attachment never settles under random activity.
+    stuck_attachment_rate: float = 0.05
     #: When true, a reply to a conversation that was not taken over is refused with 409.
     strict_reply: bool = False
     #: End of the generated history (the generated timestamps lie in the 90 days before it).
@@ -54,9 +58,14 @@ class SimConfig:
             "drop_rate",
             "malformed_rate",
             "detail_missing_rate",
+            "stuck_attachment_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {value!r}")
+        if self.activity_kinds is not None:
+            from syncd.sim.activity import check_kinds  # the table lives there
+
+            self.activity_kinds = tuple(check_kinds(self.activity_kinds))
         if self.epoch.tzinfo is None:
             raise ValueError("epoch must be an aware datetime")

@@ -146,3 +146,13 @@ REASONS = (
 TOOLS = ("get_order", "issue_refund", "crm_lookup", "create_return_label", "update_address")
 
 KB_TITLES = ("Returns policy", "Shipping times", "Rückgaberecht", "配送について", "Warranty 🛠")
+
+EDIT_NOTES = ("(edited)", "— corrected", "[typo fixed]", "(bearbeitet)", "[修正済み]", "✏️")
+
+SUMMARY_NOTES = (
+    "Waiting for the warehouse to confirm order {n}.",
+    "Refund for order {n} approved; customer informed.",
+    "Kunde wartet auf das Rücksendeetikett für {n}.",
+    "Le client attend une facture corrigée ({n}).",
+    "注文 {n} の配送日を確認中。",
+)

@@ -94,22 +94,24 @@ def attachment_file(rng: random.Random, channel: str) -> tuple[str, str, int]:
 
 def context_entries(rng: random.Random) -> list[JSONObject]:
     """The KB and policy entries the AI used on its latest turn."""
-    entries: list[JSONObject] = []
-    for _ in range(rng.randint(0, 3)):
-        if rng.random() < 0.7:
-            entries.append(
-                {
-                    "type": "kb",
-                    "id": new_uuid(rng),
-                    "title": rng.choice(corpus.KB_TITLES),
-                    "score": round(rng.uniform(0.5, 0.99), 2),
-                }
-            )
-        else:
-            entries.append(
-                {"type": "policy", "name": "refund_limit", "value": {"amount": 100, "cur": "EUR"}}
-            )
-    return entries
+    return [context_entry(rng) for _ in range(rng.randint(0, 3))]
+
+
+def context_entry(rng: random.Random) -> JSONObject:
+    """One KB or policy entry the AI used."""
+    if rng.random() < 0.7:
+        return {
+            "type": "kb",
+            "id": new_uuid(rng),
+            "title": rng.choice(corpus.KB_TITLES),
+            "score": round(rng.uniform(0.5, 0.99), 2),
+        }
+    return {"type": "policy", "name": "refund_limit", "value": {"amount": 100, "cur": "EUR"}}
+
+
+def is_stuck(seed: int, attachment_id: str, rate: float) -> bool:
+    """Whether a new unsettled attachment never settles (a hash: no RNG draw, seeds unchanged)."""
+    return rate > 0.0 and stable_fraction(seed, "stuck", attachment_id) < rate
 
 
 def attention_context(

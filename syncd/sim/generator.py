@@ -2,7 +2,8 @@
 
 Coverage is guaranteed rather than left to chance: the first five conversations use the five
 channel types, the first eight carry one attention item of each type, the first four carry one
-attachment in each status. After that everything is drawn from the seeded RNG.
+attachment in each status (the second one's ``processing`` attachment never settles). After that
+everything is drawn from the seeded RNG.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from syncd.sim.factory import (
     context_entries,
     conversation_number,
     is_precise,
+    is_stuck,
     make_attachment,
     make_attention_item,
     make_message,
@@ -32,6 +34,7 @@ from syncd.sim.model import (
     CHANNEL_TYPES,
     STATUSES,
     TERMINAL_STATUSES,
+    UNSETTLED_ATTACHMENT_STATUSES,
     Account,
     Contact,
     Conversation,
@@ -83,7 +86,7 @@ def _generate(config: SimConfig) -> World:
             rng, world, workspaces[slot], channel, contact, epoch_ms, config
         )
         world.add_conversation(conversation, indexed=False)
-        _attachments(rng, world, conversation, number)
+        _attachments(rng, world, conversation, number, config)
         _attention(rng, world, conversation, number)
     world.reindex_all()
     return world
@@ -245,7 +248,14 @@ def _signals(rng: random.Random, conversation: Conversation) -> None:
         conversation.routing_path = rng.choice(corpus.ROUTING_PATHS)
 
 
-def _attachments(rng: random.Random, world: World, conversation: Conversation, number: int) -> None:
+def _attachments(
+    rng: random.Random, world: World, conversation: Conversation, number: int, config: SimConfig
+) -> None:
+    """Files on inbound messages; pending/processing ones stuck at ``stuck_attachment_rate``.
+
+    The second conversation's processing attachment is always stuck (when the rate is not 0).
+    Stuckness is a hash of the id, so it draws nothing from ``rng`` (seeds render as before).
+    """
     if number < len(ATTACHMENT_STATUSES):
         statuses = [ATTACHMENT_STATUSES[number]]
     elif rng.random() < 0.25:
@@ -253,11 +263,14 @@ def _attachments(rng: random.Random, world: World, conversation: Conversation, n
     else:
         return
     inbound = [m for m in conversation.messages if m.direction == "inbound"]
+    rate = config.stuck_attachment_rate
     for status in statuses:
         message = rng.choice(inbound or conversation.messages)
-        world.add_attachment(
-            conversation, make_attachment(rng, conversation, message, status, message.sent_ms)
-        )
+        attachment = make_attachment(rng, conversation, message, status, message.sent_ms)
+        if status in UNSETTLED_ATTACHMENT_STATUSES:
+            guaranteed = rate > 0.0 and number == ATTACHMENT_STATUSES.index("processing")
+            attachment.stuck = guaranteed or is_stuck(config.seed, attachment.id, rate)
+        world.add_attachment(conversation, attachment)
 
 
 def _attention(rng: random.Random, world: World, conversation: Conversation, number: int) -> None:

@@ -143,7 +143,7 @@ class SimHandlers:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Count, delay, inject faults, check auth, map errors to the API's error shape.
+        """Count, delay, inject faults, check auth, hold, map errors to the API's error shape.
 
         With a latency set, every answer leaves that long after its request arrived: the
         simulator's own work happens within the latency, as a real server's does, so a busy
@@ -172,6 +172,20 @@ class SimHandlers:
             return self._inject(request, route, fault)
         if not is_authorized(request):
             return error_response(401, "missing or invalid API key")
+        hold = self.sim.holds.claim(route, request.path_qs)
+        if hold is None:
+            return await self._handle(request, handler, route, fault)
+        try:
+            response = await self._handle(request, handler, route, fault)
+        except BaseException:
+            hold.rendered.set()
+            raise
+        await hold.hold()  # rendered now; sent once the test releases it
+        return response
+
+    async def _handle(
+        self, request: web.Request, handler: Handler, route: str, fault: Fault | None
+    ) -> web.StreamResponse:
         try:
             response = await handler(request)
         except BadRequest as exc:

@@ -30,6 +30,7 @@ ATTENTION_TYPES = (
 )
 ATTENTION_STATUSES = ("open", "acknowledged", "resolved", "dismissed")
 ATTACHMENT_STATUSES = ("pending", "processing", "ready", "failed")
+UNSETTLED_ATTACHMENT_STATUSES = frozenset({"pending", "processing"})
 
 _UNIX = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -140,6 +141,8 @@ class Attachment:
     status: str
     created_ms: int
     precise: bool
+    #: Never settled by random activity (not rendered; explicit status changes still apply).
+    stuck: bool = False
 
 
 @dataclass(slots=True)

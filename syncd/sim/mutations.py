@@ -20,6 +20,7 @@ from syncd.sim.config import DETAIL_PARTS, SimConfig
 from syncd.sim.factory import (
     conversation_number,
     is_precise,
+    is_stuck,
     make_attachment,
     make_attention_item,
     make_message,
@@ -30,6 +31,7 @@ from syncd.sim.factory import (
 from syncd.sim.generator import make_contact
 from syncd.sim.listing import BadRequest
 from syncd.sim.model import (
+    UNSETTLED_ATTACHMENT_STATUSES,
     Attachment,
     AttentionItem,
     Contact,
@@ -192,7 +194,7 @@ class MutationsMixin:
     def add_attachment(
         self, conversation_id: str, *, message_id: str | None = None, status: str = "pending"
     ) -> str:
-        """Attach a file to a message (default: the last one); returns the attachment id."""
+        """Attach a file to a message (default: the last one, else any older one); its id."""
         with self.lock:
             conversation = self._conversation(conversation_id)
             if not conversation.messages:
@@ -204,11 +206,15 @@ class MutationsMixin:
                     raise UnknownObject("message", message_id)
                 message = matches[0]
             attachment = make_attachment(self._rng, conversation, message, status, self.now_ms())
+            if status in UNSETTLED_ATTACHMENT_STATUSES:
+                rate = self.config.stuck_attachment_rate
+                attachment.stuck = is_stuck(self.config.seed, attachment.id, rate)
             self.world.add_attachment(conversation, attachment)  # the conversation is not touched
             return attachment.id
 
     def set_attachment_status(self, attachment_id: str, status: str) -> None:
-        """Move an attachment to ``pending``/``processing``/``ready``/``failed`` (or any text)."""
+        """Move an attachment to any status (``pending``/``processing``/``ready``/``failed`` or
+        any text), also one that had settled or is stuck."""
         with self.lock:
             attachment = self._attachment(attachment_id)
             # An attachment's processing is its own object's life: the conversation's

@@ -74,12 +74,14 @@ class SimService:
         log.info("sim_started", url=self.base_url)
 
     async def close(self) -> None:
-        """Stop the activity loop, finish in-flight requests (bounded), close every socket."""
+        """Stop the activity loop, release held responses, finish in-flight requests (bounded),
+        close every socket."""
         if self._activity is not None:
             self._activity.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._activity
             self._activity = None
+        self.sim.holds.release_all()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

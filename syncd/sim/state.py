@@ -16,9 +16,11 @@ from syncd.sim import render
 from syncd.sim.actions import ActionsMixin
 from syncd.sim.activity import Activity, apply_random_activity
 from syncd.sim.config import DETAIL_PARTS, SimConfig
+from syncd.sim.edits import EditsMixin
 from syncd.sim.factory import new_prefixed_id, stable_fraction
 from syncd.sim.faults import FaultPlan
 from syncd.sim.generator import generate_world
+from syncd.sim.holds import HoldPlan, ResponseHold
 from syncd.sim.listing import ListQuery, list_page
 from syncd.sim.model import Conversation, JSONObject, to_ms
 from syncd.sim.mutations import UnknownObject
@@ -32,7 +34,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Simulator(ActionsMixin):
+class Simulator(ActionsMixin, EditsMixin):
     """The simulated tenant: generated from ``config.seed``, mutable, thread-safe."""
 
     def __init__(self, config: SimConfig | None = None, *, clock: Clock | None = None) -> None:
@@ -40,6 +42,7 @@ class Simulator(ActionsMixin):
         self.clock: Clock = clock if clock is not None else utc_now
         self.lock = threading.RLock()
         self.faults = FaultPlan(self.config)
+        self.holds = HoldPlan()
         self.world: World = generate_world(self.config)
         self._rng = random.Random(f"{self.config.seed}:live")
         self.actions = []
@@ -233,12 +236,15 @@ class Simulator(ActionsMixin):
         with self.lock:
             return render.status_counts(self.world, workspace_id)
 
-    def apply_random_activity(self, rng: random.Random) -> Activity:
-        """One step of random activity (see ``syncd.sim.activity``); says what it did."""
+    def apply_random_activity(
+        self, rng: random.Random, kinds: Iterable[str] | None = None
+    ) -> Activity:
+        """One step of random activity (see ``syncd.sim.activity``; ``kinds``: only these,
+        weighted among themselves; None: every kind); says what it did."""
         with self.lock:
-            return apply_random_activity(self, rng)
+            return apply_random_activity(self, rng, kinds)
 
-    # -- faults (shortcuts to ``faults``) ------------------------------------------------------
+    # -- faults and holds (shortcuts to ``faults`` and ``holds``) -----------------------------
 
     def fail_next(
         self, route: str, status: int = 500, times: int = 1, retry_after: float | None = None
@@ -253,6 +259,10 @@ class Simulator(ActionsMixin):
     def malform_next(self, route: str, times: int = 1) -> None:
         """See ``FaultPlan.malform_next``."""
         self.faults.malform_next(route, times)
+
+    def hold_next(self, route: str) -> ResponseHold:
+        """Hold back the response of the next request of ``route`` (see ``syncd.sim.holds``)."""
+        return self.holds.hold_next(route)
 
 
 def truncate_json(body: bytes) -> bytes:

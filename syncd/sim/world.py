@@ -107,6 +107,24 @@ class World:
         if conversation.subject is None and message.subject:
             conversation.subject = message.subject
 
+    def remove_message(self, conversation: Conversation, message: Message) -> None:
+        """Take a message out; when it was the last, lastMessageAt and the preview follow the
+        new last one (no message left: lastMessageAt stays, the preview is empty).
+
+        Its attachments stay. The caller touches the conversation, which re-indexes it.
+        """
+        messages = conversation.messages
+        position = next(i for i, m in enumerate(messages) if m is message)
+        del messages[position]
+        if position < len(messages):
+            return
+        if conversation.messages:
+            last = conversation.messages[-1]
+            conversation.last_message_ms = last.sent_ms
+            conversation.preview = preview_of(last.body)
+        else:
+            conversation.preview = ""
+
     def touch(self, conversation: Conversation, now_ms: int) -> None:
         """Record a change: updatedAt and lastActivityAt move strictly forward; re-index."""
         latest = max(conversation.updated_ms, conversation.activity_ms)

@@ -1,7 +1,12 @@
-"""The attention pass: the open attention items, and what became of those that left the set."""
+"""The attention pass: the open and acknowledged items, and what became of those that left.
+
+Each request's observation time is taken before the request is sent: a slow answer is older
+than whatever another pass wrote meanwhile, and the write guard refuses it (no event either).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,28 +16,39 @@ from sqlalchemy import Connection, and_, select
 from syncd.api import Priority
 from syncd.store import tables
 from syncd.sync.context import SyncContext
-from syncd.sync.observe import plan_attention_items
+from syncd.sync.observe import PlanOptions, plan_attention_items
 from syncd.sync.result import PassResult
-from syncd.sync.state import backfill_complete, record_success, scope_key
+from syncd.sync.state import record_success, scope_key
 from syncd.sync.writer import Written, apply_changes, load_attention_items
 
 log = structlog.get_logger(__name__)
 
 STREAM = "attention"
-OPEN = "open"
+WATCHED = ("open", "acknowledged")
+"""The statuses the attention pass lists; an item in neither is closed (or gone)."""
 
 
-def _open_in_mirror(conn: Connection, workspace_id: str | None) -> dict[str, str | None]:
-    """Open items the mirror holds (id → conversation id), of live conversations only."""
+@dataclass(frozen=True, slots=True)
+class ItemsSeen:
+    """Attention items one request returned, and when it was sent."""
+
+    items: list[dict[str, Any]]
+    observed_at: datetime
+
+
+def _watched_in_mirror(
+    conn: Connection, workspace_id: str | None
+) -> dict[str, tuple[str | None, str | None]]:
+    """Open or acknowledged items of live conversations: id → (conversation, workspace)."""
     i, c = tables.attention_items, tables.conversations
     query = (
-        select(i.c.id, i.c.conversation_id)
+        select(i.c.id, i.c.conversation_id, i.c.workspace_id)
         .select_from(i.outerjoin(c, c.c.id == i.c.conversation_id))
-        .where(and_(i.c.status == OPEN, c.c.deleted_at.is_(None)))
+        .where(and_(i.c.status.in_(WATCHED), c.c.deleted_at.is_(None)))
     )
     if workspace_id is not None:
         query = query.where(i.c.workspace_id == workspace_id)
-    return {row.id: row.conversation_id for row in conn.execute(query)}
+    return {row.id: (row.conversation_id, row.workspace_id) for row in conn.execute(query)}
 
 
 def _workspaces_of(conn: Connection, conversation_ids: set[str]) -> dict[str, str | None]:
@@ -46,41 +62,61 @@ def _workspaces_of(conn: Connection, conversation_ids: set[str]) -> dict[str, st
 
 
 async def attention_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult:
-    """Read the open set; new and changed items are written; departed ones are re-read."""
+    """List the watched statuses; write new and changed items; re-read the departed ones."""
     scope = scope_key(workspace_id)
     result = PassResult(STREAM, scope)
-    listing = await ctx.client.list_attention_items(
-        workspace_id=workspace_id, status=OPEN, priority=Priority.ATTENTION
-    )
-    result.skipped += len(listing.malformed)
-    items = [item.raw for item in listing.items if item.status == OPEN]
-    known_open = await ctx.read(lambda conn: _open_in_mirror(conn, workspace_id))
-    departed = set(known_open) - {str(item["id"]) for item in items}
-    # Re-read departed items by conversation, to learn their new status.
-    for conversation_id in sorted(
-        {cid for aid, cid in known_open.items() if aid in departed and cid}
-    ):
+    batches: list[ItemsSeen] = []
+    listed: set[str] = set()
+    for status in WATCHED:
+        observed_at = ctx.clock()
+        listing = await ctx.client.list_attention_items(
+            workspace_id=workspace_id, status=status, priority=Priority.ATTENTION
+        )
+        result.skipped += len(listing.malformed)
+        # Filtered again here: a server may ignore the filter.
+        items = [item.raw for item in listing.items if item.status == status]
+        listed.update(str(item["id"]) for item in items)
+        listed.update(bad.id for bad in listing.malformed if bad.id)
+        batches.append(ItemsSeen(items, observed_at))
+    known = await ctx.read(lambda conn: _watched_in_mirror(conn, workspace_id))
+    departed = set(known) - listed
+    # Re-read departed items by conversation (with its workspace: a key restricted to one
+    # workspace must send it) to learn their new status.
+    by_conversation: dict[str, str | None] = {}
+    for item_id in departed:
+        conversation_id, owner = known[item_id]
+        if conversation_id:
+            by_conversation[conversation_id] = workspace_id or owner
+    found: set[str] = set()
+    for conversation_id, owner in sorted(by_conversation.items()):
+        observed_at = ctx.clock()
         again = await ctx.client.list_attention_items(
-            conversation_id=conversation_id, priority=Priority.ATTENTION
+            workspace_id=owner, conversation_id=conversation_id, priority=Priority.ATTENTION
         )
         result.skipped += len(again.malformed)
-        items.extend(
+        items = [
             item.raw
             for item in again.items
             if item.id in departed and item.conversation_id == conversation_id
-        )
-    result.rows_seen = len(items)
-    backfill = not await ctx.read(lambda conn: backfill_complete(conn, scope))
+        ]
+        found.update(str(item["id"]) for item in items)
+        batches.append(ItemsSeen(items, observed_at))
+    result.rows_seen = sum(len(batch.items) for batch in batches)
+    options = await ctx.live_options(scope)
     now = ctx.clock()
 
     def write(conn: Connection) -> Written:
-        written = write_attention_items(conn, items, workspace_id, now, backfill=backfill)
+        written = Written(rows={}, events=0)
+        for batch in batches:
+            written.add(
+                write_attention_items(conn, batch.items, workspace_id, batch.observed_at, options)
+            )
         record_success(conn, scope, STREAM, now, skipped=result.skipped)
         return written
 
     written = await ctx.write(write)
     result.events = written.events
-    missing = departed - {str(item["id"]) for item in items}
+    missing = departed - found
     if missing:
         log.warning("attention_items_unaccounted", scope=scope, count=len(missing))
     return result
@@ -90,12 +126,17 @@ def write_attention_items(
     conn: Connection,
     items: list[dict[str, Any]],
     workspace_id: str | None,
-    now: datetime,
-    *,
-    backfill: bool,
+    observed_at: datetime,
+    options: PlanOptions,
 ) -> Written:
-    """Write new and changed attention items with their events (owner workspace resolved)."""
+    """Write new and changed attention items seen at ``observed_at``, with their events.
+
+    The owner workspace is the item's conversation's; an item the stored row is newer than is
+    neither written nor told (the upsert guard's rule, applied before the events are made).
+    """
     by_id = {str(item["id"]): item for item in items}
+    if not by_id:
+        return Written(rows={}, events=0)
     known = load_attention_items(conn, by_id)
     workspaces = _workspaces_of(
         conn, {str(item.get("conversationId")) for item in items if item.get("conversationId")}
@@ -108,6 +149,6 @@ def write_attention_items(
             continue  # another workspace's item: the server ignored the filter
         groups.setdefault(owner if owner is not None else workspace_id, []).append(item)
     for owner, group in groups.items():
-        changes = plan_attention_items(known, group, owner, now, backfill=backfill)
+        changes = plan_attention_items(known, group, owner, observed_at, options=options)
         written.add(apply_changes(conn, changes))
     return written

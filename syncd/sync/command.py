@@ -23,16 +23,20 @@ def format_result(result: PassResult) -> str:
     )
     if result.skipped:
         line += f", {result.skipped} malformed rows skipped"
+    if result.heal_kind:
+        line += f", {result.heal_kind} drift"
     if result.drift:
         line += f", drift {result.drift}"
     return line
 
 
-async def run_sync(settings: Settings, *, full: bool, workspaces: list[str] | None) -> int:
+async def run_sync(
+    settings: Settings, *, full: bool, workspaces: list[str] | None, deep: bool = False
+) -> int:
     """Sync, deliver, report; the exit code reflects the sync only."""
     out = report_stream(settings)
     async with open_sync(settings) as ctx:
-        results = await sync_once(ctx, full=full, workspaces=workspaces)
+        results = await sync_once(ctx, full=full, deep=deep, workspaces=workspaces)
         for result in results:
             print(format_result(result), file=out)
         await deliver_after_sync(ctx)
@@ -46,4 +50,6 @@ def sync_command(args: argparse.Namespace) -> int:
     """Entry point of ``syncd sync``."""
     settings = load_settings(args.config)
     configure_for(settings)
-    return asyncio.run(run_sync(settings, full=args.full, workspaces=args.workspaces))
+    return asyncio.run(
+        run_sync(settings, full=args.full, deep=args.deep, workspaces=args.workspaces)
+    )

@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -14,6 +15,8 @@ from syncd.api import OhalloClient
 from syncd.clock import Clock, utc_now
 from syncd.config import Settings
 from syncd.store.engine import DEFERRED
+from syncd.sync.observe import PlanOptions
+from syncd.sync.state import backfill_complete, backfill_since
 from syncd.sync.writer import Written, take_write_lock
 
 T = TypeVar("T")
@@ -50,6 +53,34 @@ class SyncContext:
     @property
     def terminal_statuses(self) -> frozenset[str]:
         return frozenset(self.settings.sync.terminal_statuses)
+
+    def plan_options(
+        self,
+        *,
+        backfill: bool = False,
+        backfill_before: datetime | None = None,
+        rewrite: bool = False,
+    ) -> PlanOptions:
+        """How this configuration's writes classify what they find (see ``PlanOptions``)."""
+        sync = self.settings.sync
+        ceiling = sync.refresh_interval_s or sync.reconcile_interval_s
+        return PlanOptions(
+            backfill=backfill,
+            backfill_before=backfill_before,
+            recheck_min_s=sync.poll_interval_s,
+            recheck_max_s=max(ceiling, sync.poll_interval_s),
+            rewrite=rewrite,
+        )
+
+    async def live_options(self, scope: str) -> PlanOptions:
+        """Options for every pass but the backfill walk: nothing they find is backfill, except
+        what existed before a still running backfill began (see ``diff.Observed``)."""
+
+        if await self.read(lambda conn: backfill_complete(conn, scope)):
+            return self.plan_options()
+        now = self.clock()
+        since = await self.write(lambda conn: backfill_since(conn, scope, now))
+        return self.plan_options(backfill_before=since)
 
     def write_now(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one writing transaction, holding the write lock (blocking)."""

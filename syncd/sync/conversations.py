@@ -17,6 +17,7 @@ from syncd.sync.context import SyncContext
 from syncd.sync.observe import (
     ChangeSet,
     ConversationObservation,
+    PlanOptions,
     StoredConversation,
     fingerprint_row,
     plan_attachments,
@@ -93,11 +94,15 @@ async def observe(
     *,
     list_row: dict[str, Any] | None,
     priority: Priority,
+    with_attachments: bool = False,
 ) -> ConversationObservation | Gone:
     """Fetch one conversation's detail (+ messages when history is absent, + attachments).
 
-    Its follow-up requests keep the conversation's place in the request queue, so a batch of
-    conversations completes in the order it was started (see ``RequestBudget.keep_place``).
+    Attachments are read with the detail when ``with_attachments`` (refresh, repair), for a
+    conversation not announced yet, or one whose attachments are settling; else only when the
+    detail shows a new message. Its follow-up requests keep the conversation's place in the
+    request queue, so a batch of conversations completes in the order it was started (see
+    ``RequestBudget.keep_place``).
     """
     with ctx.client.budget.keep_place():
         client = ctx.client
@@ -110,7 +115,9 @@ async def observe(
         )
         # A new conversation, one never announced, or one whose attachments are still settling:
         # its attachments are read whatever the detail says, so both are requested together.
-        attachments_anyway = stored is None or not stored.announced or stored.attachments_pending
+        attachments_anyway = (
+            with_attachments or stored is None or not stored.announced or stored.attachments_pending
+        )
         try:
             found: AttachmentList | None = None
             if attachments_anyway:
@@ -122,8 +129,10 @@ async def observe(
                 detail = await client.get_conversation(conversation_id, priority=priority)
             payload = detail_payload(detail)
             messages: list[dict[str, Any]]
+            complete = False
             if "history" in payload:
                 messages = payload["history"]
+                complete = not any(bad.path.startswith("history") for bad in detail.malformed)
             else:
                 messages = [
                     m.raw for m in await client.get_messages(conversation_id, priority=priority)
@@ -140,32 +149,47 @@ async def observe(
         except ApiError as exc:
             log.warning("detail_fetch_failed", conversation_id=conversation_id, error=str(exc))
             return replace(base, detail_error=str(exc)[:500])
-        return replace(base, detail=payload, messages=messages, attachments=attachments)
+        return replace(
+            base,
+            detail=payload,
+            messages=messages,
+            history_complete=complete,
+            attachments=attachments,
+        )
 
 
 async def fetch_changed(
-    ctx: SyncContext, rows: Sequence[ConversationRow], *, priority: Priority
+    ctx: SyncContext, rows: Sequence[ConversationRow], *, priority: Priority, deep: bool = False
 ) -> Fetched:
-    """For listed rows: fetch what is new or changed, and pending attachments; concurrently."""
+    """For listed rows: fetch what is new or changed, and attachments due for another look;
+    concurrently. ``deep``: every row's detail and attachments, whatever its list row says."""
     fetched = Fetched()
     if not rows:
         return fetched
     ids = [row.id for row in rows]
     meta = await ctx.read(lambda conn: load_meta(conn, ids))
+    now = ctx.clock()
     detail_rows = []
     attachment_ids = []
     for row in rows:
         fingerprint = fingerprint_row(row.raw)
-        if plan.needs_detail(meta.get(row.id), fingerprint):
+        if deep or plan.needs_detail(meta.get(row.id), fingerprint):
             detail_rows.append(row)
-        elif plan.needs_attachments_only(meta.get(row.id), fingerprint):
+        elif plan.needs_attachments_only(meta.get(row.id), fingerprint, now):
             attachment_ids.append(row.id)
     if not detail_rows and not attachment_ids:
         return fetched
     stored = await ctx.read(lambda conn: load_stored(conn, [r.id for r in detail_rows]))
 
     tasks: list[Any] = [
-        observe(ctx, row.id, stored.get(row.id), list_row=row.raw, priority=priority)
+        observe(
+            ctx,
+            row.id,
+            stored.get(row.id),
+            list_row=row.raw,
+            priority=priority,
+            with_attachments=deep,
+        )
         for row in detail_rows
     ]
     tasks += [attachments_of(ctx, cid, priority) for cid in attachment_ids]
@@ -202,7 +226,12 @@ async def fetch_attachments(ctx: SyncContext, ids: Iterable[str], *, priority: P
 
 
 async def observe_by_id(
-    ctx: SyncContext, conversation_id: str, stored: StoredConversation | None, *, priority: Priority
+    ctx: SyncContext,
+    conversation_id: str,
+    stored: StoredConversation | None,
+    *,
+    priority: Priority,
+    with_attachments: bool = False,
 ) -> ConversationObservation | Gone:
     """Look at a conversation no list showed: its contact's list row first, then the detail.
 
@@ -225,10 +254,19 @@ async def observe_by_id(
             raise
         except ApiError as exc:
             log.warning("contact_list_failed", conversation_id=conversation_id, error=str(exc))
-    return await observe(ctx, conversation_id, stored, list_row=list_row, priority=priority)
+    return await observe(
+        ctx,
+        conversation_id,
+        stored,
+        list_row=list_row,
+        priority=priority,
+        with_attachments=with_attachments,
+    )
 
 
-async def fetch_by_id(ctx: SyncContext, ids: Iterable[str], *, priority: Priority) -> Fetched:
+async def fetch_by_id(
+    ctx: SyncContext, ids: Iterable[str], *, priority: Priority, with_attachments: bool = False
+) -> Fetched:
     """``observe_by_id`` for several conversations, concurrently."""
     wanted = sorted(set(ids))
     fetched = Fetched()
@@ -236,7 +274,36 @@ async def fetch_by_id(ctx: SyncContext, ids: Iterable[str], *, priority: Priorit
         return fetched
     stored = await ctx.read(lambda conn: load_stored(conn, wanted))
     results = await gather_all(
-        observe_by_id(ctx, cid, stored.get(cid), priority=priority) for cid in wanted
+        observe_by_id(
+            ctx, cid, stored.get(cid), priority=priority, with_attachments=with_attachments
+        )
+        for cid in wanted
+    )
+    fetched.results.extend(results)
+    fetched.details = len(wanted)
+    return fetched
+
+
+async def fetch_details(
+    ctx: SyncContext, ids: Iterable[str], *, priority: Priority, with_attachments: bool
+) -> Fetched:
+    """Re-read known conversations' details (and attachments) by id, without their list rows
+    (list-only fields keep their stored values): the refresh stream's reads."""
+    wanted = sorted(set(ids))
+    fetched = Fetched()
+    if not wanted:
+        return fetched
+    stored = await ctx.read(lambda conn: load_stored(conn, wanted))
+    results = await gather_all(
+        observe(
+            ctx,
+            cid,
+            stored.get(cid),
+            list_row=None,
+            priority=priority,
+            with_attachments=with_attachments,
+        )
+        for cid in wanted
     )
     fetched.results.extend(results)
     fetched.details = len(wanted)
@@ -247,7 +314,7 @@ def write_fetched(
     conn: Connection,
     fetched: Fetched,
     *,
-    backfill: bool,
+    options: PlanOptions,
     listed_ids: Iterable[str] = (),
     listed_at: datetime | None = None,
     checkpoint: Callable[[Connection], None] | None = None,
@@ -273,7 +340,7 @@ def write_fetched(
             if before is not None:
                 changes.merge(
                     plan_attachments(
-                        before, result.attachments, result.observed_at, backfill=backfill
+                        before, result.attachments, result.observed_at, options=options
                     )
                 )
         else:
@@ -281,7 +348,7 @@ def write_fetched(
                 plan_conversation(
                     before,
                     result,
-                    backfill=backfill,
+                    options=options,
                     listed_at=listed_at,
                     attention_known=attention_known,
                 )

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from syncd.events.envelope import ChangeEvent
+from syncd.sync.rows import parse_timestamp
 
 # Conversation fields a new message moves by itself.
 MESSAGE_BUMP_FIELDS = frozenset(
@@ -39,11 +40,30 @@ def field_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, l
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Observed:
-    """Common facts about one observation."""
+    """Common facts about one observation.
+
+    ``backfill``: the first complete pass's own walk made it (everything it finds is backfill).
+    ``backfill_before``: set while that first walk is still running, for the other passes: an
+    object they find first counts as backfill only if it was created before the walk began
+    (it is part of the account's past, not a live change).
+    """
 
     workspace_id: str | None
     observed_at: datetime
     backfill: bool
+    backfill_before: datetime | None = None
+
+    def is_backfill(self, created: Any) -> bool:
+        """Whether a newly seen object created at ``created`` (API text) is backfill."""
+        if self.backfill:
+            return True
+        if self.backfill_before is None or not isinstance(created, str):
+            return False
+        try:
+            moment = parse_timestamp(created)
+        except ValueError:
+            return False
+        return moment is not None and moment < self.backfill_before
 
 
 def _event(
@@ -79,7 +99,8 @@ def conversation_event(
     """
     subject = str(new["id"])
     if old is None:
-        return _event("conversation.created", subject, new, facts, backfill=facts.backfill)
+        backfill = facts.is_backfill(new.get("createdAt"))
+        return _event("conversation.created", subject, new, facts, backfill=backfill)
     changes = field_changes(old, new)
     if not changes:
         return None
@@ -108,26 +129,40 @@ def message_type(message: Mapping[str, Any]) -> str:
 
 
 def message_events(
-    known_ids: Iterable[str],
+    known: Mapping[str, Mapping[str, Any]],
     messages: Iterable[dict[str, Any]],
     conversation_id: str,
     facts: Observed,
+    *,
+    deleted: Iterable[Mapping[str, Any]] = (),
 ) -> list[ChangeEvent]:
-    """One event per message not seen before, in the order given (chronological).
+    """Per message, in the order given (chronological): ``message.received``/``.sent`` when it
+    is new, ``message.updated`` when a stored one changed (an edit); then ``message.deleted``
+    for each of ``deleted`` (stored messages a complete history no longer lists).
 
-    The event's data is the message as the API shapes it plus ``conversationId``.
+    ``known`` maps id → the message as last stored (live ones). Data is the message as the API
+    shapes it plus ``conversationId``.
     """
-    known = set(known_ids)
+    extra = {"conversationId": conversation_id}
     events = []
+    seen: set[str] = set()
     for message in messages:
         message_id = str(message["id"])
-        if message_id in known:
+        if message_id in seen:
             continue
-        known.add(message_id)
-        data = {**message, "conversationId": conversation_id}
-        events.append(
-            _event(message_type(message), message_id, data, facts, backfill=facts.backfill)
-        )
+        seen.add(message_id)
+        data = {**message, **extra}
+        before = known.get(message_id)
+        if before is None:
+            backfill = facts.is_backfill(message.get("sentAt"))
+            events.append(_event(message_type(message), message_id, data, facts, backfill=backfill))
+            continue
+        changes = field_changes({**before, **extra}, data)
+        if changes:
+            events.append(_event("message.updated", message_id, data, facts, changes))
+    for gone in deleted:
+        message_id = str(gone["id"])
+        events.append(_event("message.deleted", message_id, {**gone, **extra}, facts))
     return events
 
 
@@ -151,9 +186,8 @@ def object_events(
         data = {**obj, **(extra or {})}
         before = known.get(object_id)
         if before is None:
-            events.append(
-                _event(f"{prefix}.created", object_id, data, facts, backfill=facts.backfill)
-            )
+            backfill = facts.is_backfill(obj.get("createdAt"))
+            events.append(_event(f"{prefix}.created", object_id, data, facts, backfill=backfill))
             continue
         changes = field_changes({**before, **(extra or {})}, data)
         if not changes:

@@ -1,12 +1,16 @@
-"""The hot pass: every non-terminal status's list, details only for what changed."""
+"""The hot pass: every non-terminal status's list, the head of the unfiltered list, details
+only for what changed, and unsettled attachments whose backoff ran out."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, or_, select
 
-from syncd.api import Priority
+from syncd.api import ConversationRow, Priority
 from syncd.store import tables
 from syncd.sync import plan
 from syncd.sync.context import SyncContext
@@ -16,11 +20,15 @@ from syncd.sync.conversations import (
     fetch_changed,
     write_fetched,
 )
+from syncd.sync.observe import PlanOptions
 from syncd.sync.pipeline import gather_all, prefetch
 from syncd.sync.result import PassResult
-from syncd.sync.state import backfill_complete, record_success, scope_key
+from syncd.sync.state import read_state, record_success, scope_key, write_state
 
 STREAM = "hot"
+HEAD = "head"
+MAX_HEAD_PAGES = 20
+"""A head read stops after this many pages whatever they hold (a reconcile covers the rest)."""
 
 
 def _known_statuses(conn: Connection, workspace_id: str | None) -> list[str | None]:
@@ -33,9 +41,16 @@ def _known_statuses(conn: Connection, workspace_id: str | None) -> list[str | No
     return [*conn.scalars(query), *conn.scalars(snapshots)]
 
 
-def _pending_attachment_ids(conn: Connection, workspace_id: str | None) -> set[str]:
+def _due_attachment_ids(conn: Connection, workspace_id: str | None, now: datetime) -> set[str]:
+    """Conversations whose unsettled attachments' backoff has run out."""
     c = tables.conversations
-    query = select(c.c.id).where(and_(c.c.deleted_at.is_(None), c.c.attachments_pending.is_(True)))
+    query = select(c.c.id).where(
+        and_(
+            c.c.deleted_at.is_(None),
+            c.c.attachments_pending.is_(True),
+            or_(c.c.attachments_check_at.is_(None), c.c.attachments_check_at <= now),
+        )
+    )
     if workspace_id is not None:
         query = query.where(c.c.workspace_id == workspace_id)
     return set(conn.scalars(query))
@@ -49,7 +64,8 @@ def _failed_detail_ids(conn: Connection, workspace_id: str | None) -> set[str]:
     return set(conn.scalars(query))
 
 
-def _hot_ids(conn: Connection, workspace_id: str | None, statuses: list[str]) -> set[str]:
+def ids_with_status(conn: Connection, workspace_id: str | None, statuses: list[str]) -> set[str]:
+    """Live, announced conversations the mirror holds in one of ``statuses``."""
     c = tables.conversations
     query = select(c.c.id).where(
         and_(c.c.deleted_at.is_(None), c.c.fingerprint.is_not(None), c.c.status.in_(statuses))
@@ -59,19 +75,30 @@ def _hot_ids(conn: Connection, workspace_id: str | None, statuses: list[str]) ->
     return set(conn.scalars(query))
 
 
-async def hot_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult:
-    """List every non-terminal status; fetch new and changed rows; chase rows that left."""
-    scope = scope_key(workspace_id)
-    result = PassResult(STREAM, scope)
-    statuses = plan.hot_statuses(
-        await ctx.read(lambda conn: _known_statuses(conn, workspace_id)),
-        ctx.terminal_statuses,
-    )
-    backfill = not await ctx.read(lambda conn: backfill_complete(conn, scope))
-    before = await ctx.read(lambda conn: _hot_ids(conn, workspace_id, statuses))
-    seen: set[str] = set()
+@dataclass(slots=True)
+class Walk:
+    """One pass's list walks: what they saw, for the chase of rows no list showed."""
 
-    async def walk(status: str) -> None:
+    ctx: SyncContext
+    workspace_id: str | None
+    options: PlanOptions
+    result: PassResult
+    seen: set[str]
+
+    async def handle(self, rows: list[ConversationRow]) -> None:
+        """Fetch and write what changed among listed rows (the walk's own filter applied)."""
+        self.seen.update(row.id for row in rows)
+        fetched = await fetch_changed(self.ctx, rows, priority=Priority.DETAIL)
+        if fetched.results:
+            written = await self.ctx.write(
+                lambda conn: write_fetched(conn, fetched, options=self.options)
+            )
+            self.result.events += written.events
+        self.result.details_fetched += fetched.details
+
+    async def status(self, status: str) -> None:
+        """Walk one status's list (``status=`` filter), each page read ahead."""
+        ctx, workspace_id = self.ctx, self.workspace_id
         pages = ctx.client.iter_conversation_pages(
             workspace_id=workspace_id, status=status, limit=100, priority=Priority.HOT
         )
@@ -84,38 +111,117 @@ async def hot_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult:
                     if row.status == status
                     and (workspace_id is None or row.workspace_id == workspace_id)
                 ]
-                seen.update(row.id for row in rows)
-                seen.update(bad.id for bad in page.malformed if bad.id)
-                result.rows_seen += len(rows)
-                result.skipped += len(page.malformed)
-                fetched = await fetch_changed(ctx, rows, priority=Priority.DETAIL)
-                if fetched.results:
-                    written = await ctx.write(
-                        lambda conn, f=fetched: write_fetched(conn, f, backfill=backfill)  # type: ignore[misc]
-                    )
-                    result.events += written.events
-                result.details_fetched += fetched.details
+                self.seen.update(bad.id for bad in page.malformed if bad.id)
+                self.result.rows_seen += len(rows)
+                self.result.skipped += len(page.malformed)
+                await self.handle(rows)
+
+    async def chase(self, ids: Iterable[str]) -> None:
+        """Look up conversations no list showed (another status now, or deleted)."""
+        wanted = set(ids) - self.seen
+        if not wanted:
+            return
+        fetched = await fetch_by_id(self.ctx, wanted, priority=Priority.DETAIL)
+        written = await self.ctx.write(
+            lambda conn: write_fetched(conn, fetched, options=self.options)
+        )
+        self.seen.update(wanted)
+        self.result.events += written.events
+        self.result.details_fetched += fetched.details
+
+
+@dataclass(frozen=True, slots=True)
+class HeadRead:
+    """The outcome of one head read: whether the list proved newest-first, and its new head."""
+
+    active: bool
+    watermark: datetime | None
+    pages: int
+    reason: str | None
+
+
+async def read_head(walk: Walk, watermark: datetime | None, lookback_s: float) -> HeadRead:
+    """Read the unfiltered list from the top while it is newest-first by ``lastMessageAt``,
+    down to the first page entirely older than ``watermark - lookback_s``.
+
+    Every page is checked like a sort assertion; a page that breaks the order ends the read
+    (its rows are still handled) and makes the head read inactive until a later read finds
+    the order again.
+    """
+    ctx, workspace_id = walk.ctx, walk.workspace_id
+    pages = ctx.client.iter_conversation_pages(
+        workspace_id=workspace_id, limit=100, priority=Priority.HOT
+    )
+    head: datetime | None = None
+    previous: datetime | None = None
+    count = 0
+    async with contextlib.aclosing(pages) as listed:
+        async for page in listed:
+            count += 1
+            stamps = [row.last_message_at for row in page.rows]
+            ordered = plan.continues_newest_first(previous, stamps)
+            rows = [
+                row
+                for row in page.rows
+                if (workspace_id is None or row.workspace_id == workspace_id)
+                and row.id not in walk.seen
+            ]
+            await walk.handle(rows)
+            if not ordered:
+                return HeadRead(False, None, count, f"page {count} is not newest-first")
+            known = [stamp for stamp in stamps if stamp is not None]
+            if known:
+                head = max(known) if head is None else max(head, *known)
+                previous = known[-1]
+            if plan.head_read_done(stamps, watermark, lookback_s) or count >= MAX_HEAD_PAGES:
+                break
+    return HeadRead(True, head if head is not None else watermark, count, None)
+
+
+async def hot_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult:
+    """List every non-terminal status and the list's head; fetch new and changed rows; chase
+    rows that left the hot lists; re-read unsettled attachments that are due."""
+    scope = scope_key(workspace_id)
+    result = PassResult(STREAM, scope)
+    statuses = plan.hot_statuses(
+        await ctx.read(lambda conn: _known_statuses(conn, workspace_id)),
+        ctx.terminal_statuses,
+    )
+    options = await ctx.live_options(scope)
+    before = await ctx.read(lambda conn: ids_with_status(conn, workspace_id, statuses))
+    head_state = await ctx.read(lambda conn: read_state(conn, scope, HEAD))
+    walk = Walk(ctx, workspace_id, options, result, set())
 
     # The status lists are independent: walked side by side (the request budget still caps
     # what is in flight), each reading its next page while the current one is handled.
-    await gather_all(walk(status) for status in statuses)
+    await gather_all(walk.status(status) for status in statuses)
+    head = await read_head(walk, head_state.watermark, ctx.settings.sync.lookback_s)
     # Hot last time, in no hot list now: learn where it went (another status, or deleted).
-    left = before - seen
     # A failed detail is retried on the next pass whatever the status (DESIGN.md §6), also
-    # where no hot list shows the conversation (a resolved one, say).
-    left |= await ctx.read(lambda conn: _failed_detail_ids(conn, workspace_id)) - seen
-    if left:
-        fetched = await fetch_by_id(ctx, left, priority=Priority.DETAIL)
-        written = await ctx.write(lambda conn: write_fetched(conn, fetched, backfill=backfill))
-        result.events += written.events
-        result.details_fetched += fetched.details
-    # Attachments still settling in conversations no hot list showed (resolved ones, say).
-    pending = await ctx.read(lambda conn: _pending_attachment_ids(conn, workspace_id))
-    pending -= seen | left
-    if pending:
-        fetched = await fetch_attachments(ctx, pending, priority=Priority.DETAIL)
-        written = await ctx.write(lambda conn: write_fetched(conn, fetched, backfill=backfill))
+    # where no list shows the conversation (a resolved one, say).
+    failed = await ctx.read(lambda conn: _failed_detail_ids(conn, workspace_id))
+    await walk.chase(before | failed)
+    # Unsettled attachments whose backoff ran out, in conversations no list re-read.
+    now = ctx.clock()
+    due = await ctx.read(lambda conn: _due_attachment_ids(conn, workspace_id, now))
+    due -= walk.seen
+    if due:
+        fetched = await fetch_attachments(ctx, due, priority=Priority.DETAIL)
+        written = await ctx.write(lambda conn: write_fetched(conn, fetched, options=options))
         result.events += written.events
     now = ctx.clock()
-    await ctx.write(lambda conn: record_success(conn, scope, STREAM, now, skipped=result.skipped))
+
+    def finish(conn: Connection) -> None:
+        record_success(conn, scope, STREAM, now, skipped=result.skipped)
+        write_state(
+            conn,
+            scope,
+            HEAD,
+            last_success_at=now,
+            last_attempt_at=now,
+            watermark=head.watermark,
+            state={"active": head.active, "pages": head.pages, "reason": head.reason},
+        )
+
+    await ctx.write(finish)
     return result

@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from syncd.events.envelope import ChangeEvent
@@ -23,6 +23,33 @@ SETTLED_ATTACHMENT_STATUSES = frozenset({"ready", "failed", "rejected", "deleted
 
 
 @dataclass(frozen=True, slots=True)
+class StoredObject:
+    """A message, attachment or attention item as the mirror holds it."""
+
+    raw: dict[str, Any]
+    synced_at: datetime
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RowMeta:
+    """The little a list walk needs to decide whether a listed row must be read again."""
+
+    fingerprint: str | None
+    detail_error: str | None
+    attachments_pending: bool
+    deleted: bool
+    status: str | None
+    attachments_check_at: datetime | None = None
+
+    def attachments_due(self, now: datetime) -> bool:
+        """Unsettled attachments whose backoff has run out."""
+        if not self.attachments_pending:
+            return False
+        return self.attachments_check_at is None or self.attachments_check_at <= now
+
+
+@dataclass(frozen=True, slots=True)
 class StoredConversation:
     """What the mirror holds about one conversation."""
 
@@ -30,14 +57,21 @@ class StoredConversation:
     fingerprint: str | None
     deleted: bool
     synced_at: datetime
-    message_ids: frozenset[str] = frozenset()
-    attachments: Mapping[str, dict[str, Any]] = field(default_factory=dict)
-    attention_items: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    messages: Mapping[str, StoredObject] = field(default_factory=dict)
+    attachments: Mapping[str, StoredObject] = field(default_factory=dict)
+    attention_items: Mapping[str, StoredObject] = field(default_factory=dict)
+    attachments_check_at: datetime | None = None
+    attachments_backoff_s: float | None = None
+
+    @property
+    def message_ids(self) -> frozenset[str]:
+        """Every stored message id (deleted ones too: they are known, not new)."""
+        return frozenset(self.messages)
 
     @property
     def attachments_pending(self) -> bool:
         """Whether one of its stored attachments is still settling."""
-        return attachments_pending(self.attachments.values())
+        return attachments_pending(stored.raw for stored in self.attachments.values())
 
     @property
     def announced(self) -> bool:
@@ -47,7 +81,11 @@ class StoredConversation:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConversationObservation:
-    """What one look at a conversation found. Every object is API-shaped, already validated."""
+    """What one look at a conversation found. Every object is API-shaped, already validated.
+
+    ``history_complete``: ``messages`` is the detail's whole ``history`` (no row of it failed
+    validation), so a stored message missing from it was deleted.
+    """
 
     conversation_id: str
     observed_at: datetime
@@ -56,7 +94,43 @@ class ConversationObservation:
     detail: dict[str, Any] | None = None
     detail_error: str | None = None
     messages: list[dict[str, Any]] | None = None
+    history_complete: bool = False
     attachments: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    """How a write classifies what it finds.
+
+    ``backfill`` and ``backfill_before``: see ``diff.Observed``. ``recheck_min_s`` and
+    ``recheck_max_s`` bound the backoff of unsettled attachments' re-reads. Events are only
+    ever made for real differences, whatever ``rewrite`` says.
+    """
+
+    backfill: bool = False
+    backfill_before: datetime | None = None
+    recheck_min_s: float = 30.0
+    recheck_max_s: float = 900.0
+    rewrite: bool = False
+    """Write every observed row, changed or not (``syncd sync --deep``: a repair)."""
+
+    def facts(self, workspace_id: str | None, observed_at: datetime) -> diff.Observed:
+        """The diff's facts for one observation."""
+        return diff.Observed(
+            workspace_id=workspace_id,
+            observed_at=observed_at,
+            backfill=self.backfill,
+            backfill_before=self.backfill_before,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentState:
+    """A conversation's attachments bookkeeping: unsettled ones, and when to look again."""
+
+    pending: bool
+    check_at: datetime | None
+    backoff_s: float | None
 
 
 @dataclass(slots=True)
@@ -67,7 +141,7 @@ class ChangeSet:
     replace_context: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     detail_errors: dict[str, str] = field(default_factory=dict)
     deletions: dict[str, datetime] = field(default_factory=dict)
-    pending_flags: dict[str, bool] = field(default_factory=dict)
+    attachment_states: dict[str, AttachmentState] = field(default_factory=dict)
     events: list[ChangeEvent] = field(default_factory=list)
 
     def add(self, table: str, row: dict[str, Any]) -> None:
@@ -79,8 +153,42 @@ class ChangeSet:
         self.replace_context.update(other.replace_context)
         self.detail_errors.update(other.detail_errors)
         self.deletions.update(other.deletions)
-        self.pending_flags.update(other.pending_flags)
+        self.attachment_states.update(other.attachment_states)
         self.events.extend(other.events)
+
+
+def is_stale(stored: StoredObject | None, observed_at: datetime) -> bool:
+    """The upsert guard's rule: an observation older than the stored row is not written."""
+    return stored is not None and stored.synced_at > observed_at
+
+
+def fresh_objects(
+    known: Mapping[str, StoredObject], objects: Iterable[dict[str, Any]], observed_at: datetime
+) -> list[dict[str, Any]]:
+    """The objects the guarded write will accept (the others emit no event either)."""
+    return [obj for obj in objects if not is_stale(known.get(str(obj["id"])), observed_at)]
+
+
+def raw_of(known: Mapping[str, StoredObject]) -> dict[str, dict[str, Any]]:
+    """Stored objects as last received, by id."""
+    return {object_id: stored.raw for object_id, stored in known.items()}
+
+
+def attachment_state(
+    pending: bool,
+    changed: bool,
+    previous_backoff_s: float | None,
+    observed_at: datetime,
+    options: PlanOptions,
+) -> AttachmentState:
+    """When to re-read unsettled attachments: exponential backoff, reset by any change."""
+    if not pending:
+        return AttachmentState(False, None, None)
+    if previous_backoff_s is None or changed:
+        backoff = options.recheck_min_s
+    else:
+        backoff = min(max(previous_backoff_s * 2, options.recheck_min_s), options.recheck_max_s)
+    return AttachmentState(True, observed_at + timedelta(seconds=backoff), backoff)
 
 
 def fingerprint_row(row: Mapping[str, Any]) -> str:
@@ -114,14 +222,15 @@ def plan_conversation(
     stored: StoredConversation | None,
     obs: ConversationObservation,
     *,
-    backfill: bool,
+    options: PlanOptions,
     listed_at: datetime | None = None,
-    attention_known: Mapping[str, dict[str, Any]] | None = None,
+    attention_known: Mapping[str, StoredObject] | None = None,
 ) -> ChangeSet:
     """Rows and events for one observation (the caller has checked it is not stale).
 
     ``attention_known``: stored attention items (by id) that the detail lists, wherever
-    they came from.
+    they came from. Objects whose stored row is newer than this observation are left alone
+    (neither written nor told), exactly as the upsert guard would refuse them.
     """
     changes = ChangeSet()
     if obs.detail is None:
@@ -131,14 +240,11 @@ def plan_conversation(
     data = conversation_data(stored, obs)
     conversation_id = obs.conversation_id
     workspace_id = data.get("workspaceId")
-    facts = diff.Observed(workspace_id=workspace_id, observed_at=obs.observed_at, backfill=backfill)
-    old = stored.data if stored is not None and stored.announced else None
     at = obs.observed_at
+    facts = options.facts(workspace_id, at)
+    old = stored.data if stored is not None and stored.announced else None
 
-    messages = obs.messages or []
-    message_events = diff.message_events(
-        stored.message_ids if stored else (), messages, conversation_id, facts
-    )
+    message_events = _plan_messages(stored, obs, facts, changes, options)
     conversation_event = diff.conversation_event(
         old, data, facts, has_message_event=bool(message_events)
     )
@@ -159,38 +265,24 @@ def plan_conversation(
             },
         )
 
-    pending = stored is not None and stored.attachments_pending
     if obs.attachments is not None:
-        known = stored.attachments if stored else {}
-        changes.events.extend(
-            diff.attachment_events(known, obs.attachments, conversation_id, facts)
+        state = _plan_attachment_list(stored, conversation_id, obs.attachments, facts, options)
+        changes.merge(state)
+        attachments = changes.attachment_states.pop(conversation_id)
+    elif stored is not None:
+        attachments = AttachmentState(
+            stored.attachments_pending, stored.attachments_check_at, stored.attachments_backoff_s
         )
-        for attachment in obs.attachments:
-            changes.add(
-                "attachments",
-                mirror_row(tables.attachments, attachment, at, conversation_id=conversation_id),
-            )
-        pending = attachments_pending(obs.attachments)
+    else:
+        attachments = AttachmentState(False, None, None)
 
     items = obs.detail.get("attentionItems")
     if isinstance(items, list):
         # Known by id, not only through this conversation: the attention pass may have
         # stored an item before its conversation was first fetched.
         known_items = {**(stored.attention_items if stored else {}), **(attention_known or {})}
-        changes.events.extend(diff.attention_item_events(known_items, items, facts))
-        for item in items:
-            if known_items.get(str(item["id"])) == item:
-                continue
-            changes.add(
-                "attention_items",
-                mirror_row(tables.attention_items, item, at, workspace_id=workspace_id),
-            )
+        changes.merge(_plan_items(known_items, items, workspace_id, facts, options.rewrite))
 
-    for message in messages:
-        changes.add(
-            "messages",
-            mirror_row(tables.messages, message, at, conversation_id=conversation_id),
-        )
     for key, table in (("contact", tables.contacts), ("account", tables.accounts)):
         related = obs.detail.get(key)
         if isinstance(related, dict) and related.get("id") is not None:
@@ -218,11 +310,98 @@ def plan_conversation(
         # "" marks a conversation known only by id (never listed) as announced all the same
         fingerprint=fingerprint or "",
         detail_error=None,
-        attachments_pending=pending,
+        refreshed_at=at,
+        attachments_pending=attachments.pending,
+        attachments_check_at=attachments.check_at,
+        attachments_backoff_s=attachments.backoff_s,
     )
     if listed_at is not None:
         row["last_listed_at"] = listed_at
     changes.add("conversations", row)
+    return changes
+
+
+def _plan_messages(
+    stored: StoredConversation | None,
+    obs: ConversationObservation,
+    facts: diff.Observed,
+    changes: ChangeSet,
+    options: PlanOptions,
+) -> list[ChangeEvent]:
+    """New, edited and deleted messages: their rows into ``changes``, their events returned."""
+    conversation_id = obs.conversation_id
+    at = obs.observed_at
+    known = stored.messages if stored is not None else {}
+    messages = fresh_objects(known, obs.messages or [], at)
+    deleted: list[dict[str, Any]] = []
+    if obs.history_complete:
+        listed = {str(message["id"]) for message in obs.messages or ()}
+        deleted = [
+            old.raw
+            for message_id, old in known.items()
+            if message_id not in listed and not old.deleted and not is_stale(old, at)
+        ]
+    events = diff.message_events(raw_of(known), messages, conversation_id, facts, deleted=deleted)
+    for message in messages:
+        old = known.get(str(message["id"]))
+        if options.rewrite or old is None or old.deleted or old.raw != message:
+            row = mirror_row(tables.messages, message, at, conversation_id=conversation_id)
+            row["deleted_at"] = None
+            changes.add("messages", row)
+    for message in deleted:
+        row = mirror_row(tables.messages, message, at, conversation_id=conversation_id)
+        row["deleted_at"] = at
+        changes.add("messages", row)
+    return events
+
+
+def _plan_attachment_list(
+    stored: StoredConversation | None,
+    conversation_id: str,
+    attachments: list[dict[str, Any]],
+    facts: diff.Observed,
+    options: PlanOptions,
+) -> ChangeSet:
+    """A conversation's whole attachment list: rows, events and its re-read schedule."""
+    changes = ChangeSet()
+    at = facts.observed_at
+    known = stored.attachments if stored is not None else {}
+    fresh = fresh_objects(known, attachments, at)
+    events = diff.attachment_events(raw_of(known), fresh, conversation_id, facts)
+    changes.events.extend(events)
+    for attachment in fresh:
+        old = known.get(str(attachment["id"]))
+        if options.rewrite or old is None or old.raw != attachment:
+            changes.add(
+                "attachments",
+                mirror_row(tables.attachments, attachment, at, conversation_id=conversation_id),
+            )
+    previous = stored.attachments_backoff_s if stored is not None else None
+    changes.attachment_states[conversation_id] = attachment_state(
+        attachments_pending(attachments), bool(events), previous, at, options
+    )
+    return changes
+
+
+def _plan_items(
+    known: Mapping[str, StoredObject],
+    items: Iterable[dict[str, Any]],
+    workspace_id: str | None,
+    facts: diff.Observed,
+    rewrite: bool = False,
+) -> ChangeSet:
+    """Attention items as observed: rows and events for the new and changed ones."""
+    changes = ChangeSet()
+    at = facts.observed_at
+    fresh = fresh_objects(known, items, at)
+    changes.events.extend(diff.attention_item_events(raw_of(known), fresh, facts))
+    for item in fresh:
+        old = known.get(str(item["id"]))
+        if rewrite or old is None or old.raw != item:
+            changes.add(
+                "attention_items",
+                mirror_row(tables.attention_items, item, at, workspace_id=workspace_id),
+            )
     return changes
 
 
@@ -231,26 +410,11 @@ def plan_attachments(
     attachments: list[dict[str, Any]],
     observed_at: datetime,
     *,
-    backfill: bool,
+    options: PlanOptions,
 ) -> ChangeSet:
-    """A re-read of a conversation's attachments alone (one was not ready yet)."""
-    changes = ChangeSet()
-    conversation_id = str(stored.data["id"])
-    facts = diff.Observed(
-        workspace_id=stored.data.get("workspaceId"), observed_at=observed_at, backfill=backfill
-    )
-    changes.events.extend(
-        diff.attachment_events(stored.attachments, attachments, conversation_id, facts)
-    )
-    for attachment in attachments:
-        changes.add(
-            "attachments",
-            mirror_row(
-                tables.attachments, attachment, observed_at, conversation_id=conversation_id
-            ),
-        )
-    changes.pending_flags[conversation_id] = attachments_pending(attachments)
-    return changes
+    """A re-read of a conversation's attachments alone (one was not settled yet, or refresh)."""
+    facts = options.facts(stored.data.get("workspaceId"), observed_at)
+    return _plan_attachment_list(stored, str(stored.data["id"]), attachments, facts, options)
 
 
 def plan_deletion(stored: StoredConversation, observed_at: datetime) -> ChangeSet:
@@ -269,25 +433,16 @@ def plan_deletion(stored: StoredConversation, observed_at: datetime) -> ChangeSe
 
 
 def plan_attention_items(
-    known: Mapping[str, dict[str, Any]],
+    known: Mapping[str, StoredObject],
     items: Iterable[dict[str, Any]],
     workspace_id: str | None,
     observed_at: datetime,
     *,
-    backfill: bool,
+    options: PlanOptions,
 ) -> ChangeSet:
-    """Attention items read from the attention list: rows and events."""
-    changes = ChangeSet()
-    items = list(items)
-    facts = diff.Observed(workspace_id=workspace_id, observed_at=observed_at, backfill=backfill)
-    changes.events.extend(diff.attention_item_events(known, items, facts))
-    for item in items:
-        if known.get(str(item["id"])) != item:
-            changes.add(
-                "attention_items",
-                mirror_row(tables.attention_items, item, observed_at, workspace_id=workspace_id),
-            )
-    return changes
+    """Attention items read from the attention list at ``observed_at``: rows and events."""
+    facts = options.facts(workspace_id, observed_at)
+    return _plan_items(known, items, workspace_id, facts, options.rewrite)
 
 
 def attachments_pending(attachments: Iterable[Mapping[str, Any]]) -> bool:

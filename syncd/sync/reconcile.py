@@ -25,10 +25,18 @@ from syncd.store import tables
 from syncd.sync.attention import write_attention_items
 from syncd.sync.context import SyncContext
 from syncd.sync.conversations import Fetched, fetch_by_id, fetch_changed, write_fetched
+from syncd.sync.observe import PlanOptions
 from syncd.sync.offload import offload_for
 from syncd.sync.pipeline import prefetch
 from syncd.sync.result import PassResult
-from syncd.sync.state import backfill_complete, read_state, record_success, scope_key, write_state
+from syncd.sync.state import (
+    backfill_complete,
+    backfill_since,
+    read_state,
+    record_success,
+    scope_key,
+    write_state,
+)
 from syncd.sync.writer import Written
 
 log = structlog.get_logger(__name__)
@@ -55,12 +63,22 @@ def _unlisted(conn: Connection, workspace_id: str | None, started: datetime) -> 
     return list(conn.scalars(query))
 
 
-async def reconcile_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult:
-    """Walk the whole list (resuming an unfinished walk), then confirm and sweep deletions."""
+async def reconcile_pass(
+    ctx: SyncContext, workspace_id: str | None, *, deep: bool = False
+) -> PassResult:
+    """Walk the whole list (resuming an unfinished walk), then confirm and sweep deletions.
+
+    ``deep`` (``syncd sync --deep``, a repair tool): every listed conversation's detail and
+    attachments are read again, whatever its list row says.
+    """
     scope = scope_key(workspace_id)
     result = PassResult(STREAM, scope)
     state = await ctx.read(lambda conn: read_state(conn, scope, STREAM))
     backfill = not await ctx.read(lambda conn: backfill_complete(conn, scope))
+    if backfill:
+        now = ctx.clock()  # the backfill began (if no other pass said so before)
+        await ctx.write(lambda conn: backfill_since(conn, scope, now))
+    options = ctx.plan_options(backfill=backfill, rewrite=deep)
     phase = (state.state or {}).get("phase")
     started = state.pass_started_at
     cursor = state.cursor
@@ -75,7 +93,7 @@ async def reconcile_pass(ctx: SyncContext, workspace_id: str | None) -> PassResu
         log.info("reconcile_resumed", scope=scope, phase=phase, backfill=backfill)
     if phase == "walk":
         try:
-            await _walk(ctx, workspace_id, scope, started, cursor, backfill, result)
+            await _walk(ctx, workspace_id, scope, started, cursor, options, deep, result)
         except AuthError:
             raise
         except ApiError as exc:
@@ -84,9 +102,9 @@ async def reconcile_pass(ctx: SyncContext, workspace_id: str | None) -> PassResu
             # A stored cursor the server no longer accepts: walk again from the start.
             log.warning("reconcile_cursor_rejected", scope=scope, error=str(exc))
             started = ctx.clock()
-            await _walk(ctx, workspace_id, scope, started, None, backfill, result)
-    await _sweep(ctx, workspace_id, started, backfill, result)
-    await _all_attention_items(ctx, workspace_id, backfill, result)
+            await _walk(ctx, workspace_id, scope, started, None, options, deep, result)
+    await _sweep(ctx, workspace_id, started, options, deep, result)
+    await _all_attention_items(ctx, workspace_id, options, result)
     now = ctx.clock()
     await ctx.write(
         lambda conn: record_success(
@@ -97,8 +115,7 @@ async def reconcile_pass(ctx: SyncContext, workspace_id: str | None) -> PassResu
             skipped=result.skipped,
             cursor=None,
             pass_started_at=None,
-            watermark=started,
-            state={"phase": "done"},
+            state={"phase": "done", "walk_started_at": started.isoformat()},
         )
     )
     return result
@@ -110,7 +127,8 @@ async def _walk(
     scope: str,
     started: datetime,
     cursor: str | None,
-    backfill: bool,
+    options: PlanOptions,
+    deep: bool,
     result: PassResult,
 ) -> None:
     pages = ctx.client.iter_conversation_pages(
@@ -146,7 +164,7 @@ async def _walk(
             fetched=fetched,
             listed=listed,
             listed_at=started,
-            backfill=backfill,
+            options=options,
             scope=scope,
             next_cursor=nxt,
         )
@@ -157,7 +175,7 @@ async def _walk(
     try:
         async with contextlib.aclosing(prefetch(pages)) as walk:
             async for page in walk:
-                task = asyncio.ensure_future(_fetch_page(ctx, page, workspace_id, result))
+                task = asyncio.ensure_future(_fetch_page(ctx, page, workspace_id, deep, result))
                 fetching.append((task, page.next_cursor))
                 if len(fetching) > PAGES_IN_FLIGHT - 1:
                     await write_oldest()
@@ -191,7 +209,7 @@ def write_walked_page(
     fetched: Fetched,
     listed: list[str],
     listed_at: datetime,
-    backfill: bool,
+    options: PlanOptions,
     scope: str,
     next_cursor: str | None,
 ) -> Written:
@@ -199,7 +217,7 @@ def write_walked_page(
     return write_fetched(
         conn,
         fetched,
-        backfill=backfill,
+        options=options,
         listed_ids=listed,
         listed_at=listed_at,
         checkpoint=functools.partial(_checkpoint, scope=scope, next_cursor=next_cursor),
@@ -212,29 +230,33 @@ def _checkpoint(conn: Connection, *, scope: str, next_cursor: str | None) -> Non
 
 
 async def _fetch_page(
-    ctx: SyncContext, page: ConversationPage, workspace_id: str | None, result: PassResult
+    ctx: SyncContext,
+    page: ConversationPage,
+    workspace_id: str | None,
+    deep: bool,
+    result: PassResult,
 ) -> tuple[Fetched, list[str]]:
     rows = [row for row in page.rows if workspace_id is None or row.workspace_id == workspace_id]
     listed = [row.id for row in rows] + [bad.id for bad in page.malformed if bad.id]
     result.rows_seen += len(rows)
     result.skipped += len(page.malformed)
-    fetched = await fetch_changed(ctx, rows, priority=Priority.RECONCILE)
+    fetched = await fetch_changed(ctx, rows, priority=Priority.RECONCILE, deep=deep)
     result.details_fetched += fetched.details
     return fetched, listed
 
 
 async def _all_attention_items(
-    ctx: SyncContext, workspace_id: str | None, backfill: bool, result: PassResult
+    ctx: SyncContext, workspace_id: str | None, options: PlanOptions, result: PassResult
 ) -> None:
     """The whole attention list (every status): catches items no detail or open list showed."""
+    observed_at = ctx.clock()
     listing = await ctx.client.list_attention_items(
         workspace_id=workspace_id, priority=Priority.RECONCILE
     )
     result.skipped += len(listing.malformed)
     items = [item.raw for item in listing.items]
-    now = ctx.clock()
     written = await ctx.write(
-        lambda conn: write_attention_items(conn, items, workspace_id, now, backfill=backfill)
+        lambda conn: write_attention_items(conn, items, workspace_id, observed_at, options)
     )
     result.events += written.events
 
@@ -243,14 +265,15 @@ async def _sweep(
     ctx: SyncContext,
     workspace_id: str | None,
     started: datetime,
-    backfill: bool,
+    options: PlanOptions,
+    deep: bool,
     result: PassResult,
 ) -> None:
     candidates = await ctx.read(lambda conn: _unlisted(conn, workspace_id, started))
     if not candidates:
         return
     log.info("reconcile_sweep", candidates=len(candidates))
-    fetched = await fetch_by_id(ctx, candidates, priority=Priority.RECONCILE)
-    written = await ctx.write(lambda conn: write_fetched(conn, fetched, backfill=backfill))
+    fetched = await fetch_by_id(ctx, candidates, priority=Priority.RECONCILE, with_attachments=deep)
+    written = await ctx.write(lambda conn: write_fetched(conn, fetched, options=options))
     result.events += written.events
     result.details_fetched += fetched.details

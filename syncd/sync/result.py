@@ -20,6 +20,9 @@ class PassResult:
     drift: dict[str, int] = field(default_factory=dict)
     auth_failed: bool = False
     heal: bool = False
+    """A heal pass could not mend a drift by walking: the scope wants a reconcile."""
+    heal_kind: str | None = None
+    """A heal pass's verdict on the drift it checked: ``transient`` or ``real``."""
 
     def fail(self, error: str) -> PassResult:
         self.ok = False

@@ -6,29 +6,18 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from syncd.errors import AuthError, SyncdError
-from syncd.store import tables
 from syncd.sync import plan
-from syncd.sync.attention import attention_pass
 from syncd.sync.context import SyncContext
-from syncd.sync.hot import hot_pass
+from syncd.sync.heal import heal_pass
 from syncd.sync.reconcile import reconcile_pass
 from syncd.sync.result import PassResult
 from syncd.sync.state import read_state, record_failure, scope_key
-from syncd.sync.status_counts import status_counts_pass
+from syncd.sync.streams import STREAMS, Stream, heals_due, workspaces_of
 
 log = structlog.get_logger(__name__)
-
-PassFn = Callable[[SyncContext, str | None], Awaitable[PassResult]]
-
-
-def known_workspaces(conn: Connection) -> list[str]:
-    """Workspaces seen in the mirror's conversations (the API has no list of workspaces)."""
-    c = tables.conversations
-    query = select(c.c.workspace_id).distinct().where(c.c.workspace_id.is_not(None))
-    return sorted(conn.scalars(query))
 
 
 async def run_pass(
@@ -79,47 +68,80 @@ def reconcile_due(conn: Connection, scope: str, interval_s: float, ctx: SyncCont
 
 
 async def sync_once(
-    ctx: SyncContext, *, full: bool = False, workspaces: Sequence[str] | None = None
+    ctx: SyncContext,
+    *,
+    full: bool = False,
+    deep: bool = False,
+    workspaces: Sequence[str] | None = None,
 ) -> list[PassResult]:
-    """Every stream once: reconcile first where due (the backfill), then hot and attention,
-    then status counts; a status-count drift reconciles that scope at once (self-healing)."""
+    """Every stream of ``syncd.sync.streams.STREAMS`` once per scope, in the table's order:
+    the reconcile where due (the backfill; always with ``full``/``deep``), status counts,
+    hot (then heal, for a drift the counts showed that outlived it), refresh, attention."""
     configured = list(workspaces or ctx.settings.sync.workspaces)
     scopes: list[str | None] = list(configured) if configured else [None]
-    interval = ctx.settings.sync.reconcile_interval_s
     results: list[PassResult] = []
-    stopped: set[str] = set()
+    for scope in scopes:
+        results += await _sync_scope(ctx, scope, full=full, deep=deep)
+    return results
 
-    async def run(stream: str, scope: str | None, fn: PassFn) -> PassResult:
-        result = await run_pass(ctx, stream, scope, lambda: fn(ctx, scope))
+
+async def _sync_scope(
+    ctx: SyncContext, scope: str | None, *, full: bool, deep: bool
+) -> list[PassResult]:
+    """The streams of one scope; a 401/403 stops the scope (no retry storm)."""
+    key = scope_key(scope)
+    sync = ctx.settings.sync
+    results: list[PassResult] = []
+    reconciled = False
+
+    async def run(
+        stream: str, label: str | None, work: Callable[[], Awaitable[PassResult]]
+    ) -> PassResult:
+        result = await run_pass(ctx, stream, label, work)
         results.append(result)
-        if result.auth_failed:
-            stopped.add(scope_key(scope))
         return result
 
-    reconciled: set[str] = set()
-    for scope in scopes:
-        key = scope_key(scope)
-        due = full or await ctx.read(lambda conn, k=key: reconcile_due(conn, k, interval, ctx))  # type: ignore[misc]
-        if due:
-            await run("reconcile", scope, reconcile_pass)
-            reconciled.add(key)
-    for scope in scopes:
-        if scope_key(scope) in stopped:
+    async def reconcile() -> None:
+        nonlocal reconciled
+        reconciled = True
+        await run("reconcile", scope, lambda: reconcile_pass(ctx, scope, deep=deep))
+
+    for stream in STREAMS:
+        if any(result.auth_failed for result in results):
+            break
+        if stream.name == "reconcile":
+            if (
+                full
+                or deep
+                or await ctx.read(lambda c: reconcile_due(c, key, sync.reconcile_interval_s, ctx))
+            ):
+                await reconcile()
             continue
-        await run("hot", scope, hot_pass)
-        await run("attention", scope, attention_pass)
-    counted = configured or await ctx.read(known_workspaces)
-    for workspace in counted:
-        scope = workspace if configured else None
-        if scope_key(scope) in stopped:
+        if stream.interval_s(sync) <= 0:
             continue
-        result = await run(
-            "status_counts",
-            workspace,
-            lambda c, _s, w=workspace: status_counts_pass(c, w),  # type: ignore[misc]
-        )
-        if result.heal and scope_key(scope) not in reconciled:
-            log.warning("status_count_drift", workspace=workspace, drift=result.drift)
-            reconciled.add(scope_key(scope))
-            await run("reconcile", scope, reconcile_pass)
+        if stream.per_workspace:
+            for workspace in await ctx.read(lambda conn: workspaces_of(conn, scope)):
+                await run(stream.name, workspace, _bound(stream, ctx, workspace))
+            continue
+        started = ctx.clock()
+        result = await run(stream.name, scope, _bound(stream, ctx, scope))
+        if stream.name != "hot" or not result.ok:
+            continue
+        due = await ctx.read(lambda conn, at=started: heals_due(conn, scope, at))  # type: ignore[misc]
+        for workspace, drift in due.items():
+            healed = await run(
+                "heal",
+                workspace,
+                lambda w=workspace, d=drift: heal_pass(ctx, w, scope, d),  # type: ignore[misc]
+            )
+            if healed.heal and not reconciled:
+                await reconcile()
     return results
+
+
+def _bound(
+    stream: Stream, ctx: SyncContext, scope: str | None
+) -> Callable[[], Awaitable[PassResult]]:
+    assert stream.run is not None
+    run = stream.run
+    return lambda: run(ctx, scope)

@@ -12,7 +12,9 @@ from syncd.store import tables
 from syncd.store.upsert import upsert_rows
 
 WHOLE_KEY = "*"
-STREAMS = ("hot", "attention", "reconcile", "status_counts")
+STREAMS = ("hot", "attention", "reconcile", "status_counts", "refresh", "heal", "head")
+BACKFILL = "backfill"
+"""The ``sync_state`` row whose watermark says when the backfill of a scope began."""
 
 
 def scope_key(workspace_id: str | None) -> str:
@@ -95,3 +97,16 @@ def backfill_complete(conn: Connection, scope: str) -> bool:
         s.c.stream == "reconcile", s.c.workspace_id.in_([scope, WHOLE_KEY])
     )
     return any(value is not None for value in conn.scalars(query))
+
+
+def backfill_since(conn: Connection, scope: str, now: datetime) -> datetime:
+    """When the backfill of a scope began: the first time a pass asked while it was not
+    complete (kept in the ``backfill`` row's watermark; call in a writing transaction)."""
+    state = read_state(conn, scope, BACKFILL)
+    if state.watermark is not None:
+        return state.watermark
+    whole = read_state(conn, WHOLE_KEY, BACKFILL).watermark
+    if whole is not None:
+        return whole
+    write_state(conn, scope, BACKFILL, watermark=now)
+    return now

@@ -1,8 +1,15 @@
-"""The status-counts pass: a snapshot, an event when it moved, and a drift check."""
+"""The status-counts pass: a snapshot, an event when it moved, and a drift check.
+
+A drift (the API's count of a status differs from the mirror's) is only *suspected* here:
+a conversation in flight (created just before the counts were read) makes one read drift.
+The heal stream (syncd/sync/heal.py) confirms it after a hot pass that began later, and mends
+what lasted.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 
 from sqlalchemy import Connection, and_, func, select
 
@@ -13,7 +20,7 @@ from syncd.store.upsert import upsert_rows
 from syncd.sync import diff, plan
 from syncd.sync.context import SyncContext
 from syncd.sync.result import PassResult
-from syncd.sync.state import read_state, record_success
+from syncd.sync.state import record_success
 from syncd.sync.writer import Written
 
 STREAM = "status_counts"
@@ -48,26 +55,36 @@ def mirror_counts(conn: Connection, workspace_id: str) -> dict[str, int]:
     return {str(status): int(count) for status, count in conn.execute(query)}
 
 
+def suspected_drift(state: dict[str, object] | None, hot_started: datetime) -> dict[str, int]:
+    """The drift a status-counts pass read before ``hot_started`` and nobody checked yet."""
+    state = state or {}
+    drift = state.get("drift")
+    read_at = state.get("read_at")
+    if not isinstance(drift, dict) or not drift or state.get("checked"):
+        return {}
+    if not isinstance(read_at, str) or datetime.fromisoformat(read_at) >= hot_started:
+        return {}
+    return {str(status): int(delta) for status, delta in drift.items()}
+
+
 async def status_counts_pass(ctx: SyncContext, workspace_id: str) -> PassResult:
-    """Snapshot the API's counts; report drift from the mirror's own counts."""
+    """Snapshot the API's counts; note any drift from the mirror's own counts."""
     result = PassResult(STREAM, workspace_id)
+    read_at = ctx.clock()  # before the request: the counts are at least this recent
     counts = (await ctx.client.get_status_counts(workspace_id, priority=Priority.HOT)).as_dict()
-    now = ctx.clock()
 
     def write(conn: Connection) -> Written:
         previous = latest_snapshot(conn, workspace_id)
-        facts = diff.Observed(workspace_id=workspace_id, observed_at=now, backfill=False)
+        facts = diff.Observed(workspace_id=workspace_id, observed_at=read_at, backfill=False)
         event = diff.status_counts_event(previous, counts, facts)
         rows = [
-            {"workspace_id": workspace_id, "taken_at": now, "status": status, "count": count}
+            {"workspace_id": workspace_id, "taken_at": read_at, "status": status, "count": count}
             for status, count in sorted(counts.items())
         ]
         written = upsert_rows(conn, tables.status_count_snapshots, rows, guard=None)
         result.drift = plan.count_drift(counts, mirror_counts(conn, workspace_id))
-        tried = (read_state(conn, workspace_id, STREAM).state or {}).get("healing")
-        result.heal = plan.should_heal(result.drift, tried)
-        state = {"drift": result.drift, "healing": result.drift if result.drift else None}
-        record_success(conn, workspace_id, STREAM, now, state=state)
+        state = {"drift": result.drift, "read_at": read_at.isoformat(), "checked": False}
+        record_success(conn, workspace_id, STREAM, read_at, state=state)
         emitted = [event] if event else []
         return Written(
             rows={"status_count_snapshots": written},

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, and_, bindparam, select, text, update
 from syncd.events.outbox import append_events
 from syncd.store import tables
 from syncd.store.upsert import chunked, replace_children_many, upsert_rows
-from syncd.sync.observe import ChangeSet, StoredConversation
+from syncd.sync.observe import ChangeSet, RowMeta, StoredConversation, StoredObject
 
 WRITE_LOCK_KEY = 0x73796E6364  # "syncd"
 
@@ -46,20 +46,29 @@ _META = select(
     _c.c.attachments_pending,
     _c.c.deleted_at,
     _c.c.status,
+    _c.c.attachments_check_at,
 ).where(_c.c.id.in_(bindparam("ids", expanding=True)))
-_STORED = select(_c.c.id, _c.c.raw, _c.c.fingerprint, _c.c.deleted_at, _c.c.synced_at).where(
-    _c.c.id.in_(bindparam("ids", expanding=True))
-)
-_STORED_MESSAGES = select(_m.c.id, _m.c.conversation_id).where(
-    _m.c.conversation_id.in_(bindparam("ids", expanding=True))
-)
-_STORED_ATTACHMENTS = select(_a.c.id, _a.c.conversation_id, _a.c.raw).where(
+_STORED = select(
+    _c.c.id,
+    _c.c.raw,
+    _c.c.fingerprint,
+    _c.c.deleted_at,
+    _c.c.synced_at,
+    _c.c.attachments_check_at,
+    _c.c.attachments_backoff_s,
+).where(_c.c.id.in_(bindparam("ids", expanding=True)))
+_STORED_MESSAGES = select(
+    _m.c.id, _m.c.conversation_id, _m.c.raw, _m.c.synced_at, _m.c.deleted_at
+).where(_m.c.conversation_id.in_(bindparam("ids", expanding=True)))
+_STORED_ATTACHMENTS = select(_a.c.id, _a.c.conversation_id, _a.c.raw, _a.c.synced_at).where(
     _a.c.conversation_id.in_(bindparam("ids", expanding=True))
 )
-_STORED_ITEMS = select(_i.c.id, _i.c.conversation_id, _i.c.raw).where(
+_STORED_ITEMS = select(_i.c.id, _i.c.conversation_id, _i.c.raw, _i.c.synced_at).where(
     _i.c.conversation_id.in_(bindparam("ids", expanding=True))
 )
-_ITEMS = select(_i.c.id, _i.c.raw).where(_i.c.id.in_(bindparam("ids", expanding=True)))
+_ITEMS = select(_i.c.id, _i.c.raw, _i.c.synced_at).where(
+    _i.c.id.in_(bindparam("ids", expanding=True))
+)
 _LISTED_AT = bindparam("listed_at", type_=_c.c.last_listed_at.type)
 # Rows that hold the value already (written in this very transaction, mostly) are not rewritten.
 _MARK_LISTED = (
@@ -76,17 +85,6 @@ def take_write_lock(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
 
 
-@dataclass(frozen=True, slots=True)
-class RowMeta:
-    """The little the hot pass needs to decide whether a listed row changed."""
-
-    fingerprint: str | None
-    detail_error: str | None
-    attachments_pending: bool
-    deleted: bool
-    status: str | None
-
-
 def load_meta(conn: Connection, ids: Iterable[str]) -> dict[str, RowMeta]:
     """Fingerprint and retry flags for the given conversation ids."""
     found: dict[str, RowMeta] = {}
@@ -98,6 +96,7 @@ def load_meta(conn: Connection, ids: Iterable[str]) -> dict[str, RowMeta]:
                 attachments_pending=bool(row.attachments_pending),
                 deleted=row.deleted_at is not None,
                 status=row.status,
+                attachments_check_at=row.attachments_check_at,
             )
     return found
 
@@ -106,38 +105,44 @@ def load_stored(conn: Connection, ids: Iterable[str]) -> dict[str, StoredConvers
     """Everything the diff needs about the given conversations (those the mirror has)."""
     wanted = sorted(set(ids))
     base: dict[str, Any] = {}
-    message_ids: dict[str, set[str]] = {}
-    attachments: dict[str, dict[str, dict[str, Any]]] = {}
-    items: dict[str, dict[str, dict[str, Any]]] = {}
+    messages: dict[str, dict[str, StoredObject]] = {}
+    attachments: dict[str, dict[str, StoredObject]] = {}
+    items: dict[str, dict[str, StoredObject]] = {}
     for part in chunked(wanted):
-        for row in conn.execute(_STORED, {"ids": part}):
-            base[row.id] = row
-        for message_id, conversation_id in conn.execute(_STORED_MESSAGES, {"ids": part}):
-            message_ids.setdefault(conversation_id, set()).add(message_id)
-        for attachment_id, conversation_id, raw in conn.execute(_STORED_ATTACHMENTS, {"ids": part}):
-            attachments.setdefault(conversation_id, {})[attachment_id] = raw
-        for item_id, conversation_id, raw in conn.execute(_STORED_ITEMS, {"ids": part}):
-            items.setdefault(conversation_id, {})[item_id] = raw
+        for found in conn.execute(_STORED, {"ids": part}):
+            base[found.id] = found
+        for msg in conn.execute(_STORED_MESSAGES, {"ids": part}):
+            messages.setdefault(msg.conversation_id, {})[msg.id] = StoredObject(
+                msg.raw, msg.synced_at, msg.deleted_at is not None
+            )
+        for att in conn.execute(_STORED_ATTACHMENTS, {"ids": part}):
+            attachments.setdefault(att.conversation_id, {})[att.id] = StoredObject(
+                att.raw, att.synced_at
+            )
+        for itm in conn.execute(_STORED_ITEMS, {"ids": part}):
+            items.setdefault(itm.conversation_id, {})[itm.id] = StoredObject(itm.raw, itm.synced_at)
     return {
         cid: StoredConversation(
             data=dict(row.raw),
             fingerprint=row.fingerprint,
             deleted=row.deleted_at is not None,
             synced_at=row.synced_at,
-            message_ids=frozenset(message_ids.get(cid, ())),
+            messages=messages.get(cid, {}),
             attachments=attachments.get(cid, {}),
             attention_items=items.get(cid, {}),
+            attachments_check_at=row.attachments_check_at,
+            attachments_backoff_s=row.attachments_backoff_s,
         )
         for cid, row in base.items()
     }
 
 
-def load_attention_items(conn: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Stored attention items by id (the payload as last received)."""
-    found: dict[str, dict[str, Any]] = {}
+def load_attention_items(conn: Connection, ids: Iterable[str]) -> dict[str, StoredObject]:
+    """Stored attention items by id (the payload as last received, and when)."""
+    found: dict[str, StoredObject] = {}
     for part in chunked(sorted(set(ids))):
         for row in conn.execute(_ITEMS, {"ids": part}):
-            found[row.id] = row.raw
+            found[row.id] = StoredObject(row.raw, row.synced_at)
     return found
 
 
@@ -171,8 +176,16 @@ def apply_changes(conn: Connection, changes: ChangeSet) -> Written:
     c = tables.conversations
     for conversation_id, error in changes.detail_errors.items():
         conn.execute(update(c).where(c.c.id == conversation_id).values(detail_error=error))
-    for conversation_id, pending in changes.pending_flags.items():
-        conn.execute(update(c).where(c.c.id == conversation_id).values(attachments_pending=pending))
+    for conversation_id, state in changes.attachment_states.items():
+        conn.execute(
+            update(c)
+            .where(c.c.id == conversation_id)
+            .values(
+                attachments_pending=state.pending,
+                attachments_check_at=state.check_at,
+                attachments_backoff_s=state.backoff_s,
+            )
+        )
     for conversation_id, when in changes.deletions.items():
         conn.execute(
             update(c)

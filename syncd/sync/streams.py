@@ -1,0 +1,100 @@
+"""The table of streams: what runs, how often, and what follows what.
+
+Used by ``syncd sync`` (syncd/sync/runner.py: every stream once, in this order) and by the
+daemon (syncd/daemon/service.py: one scheduled job per stream and scope), so the two never
+disagree about the order or the drift rule.
+
+| stream        | pass             | every                    | then                          |
+|---------------|------------------|--------------------------|-------------------------------|
+| reconcile     | reconcile.py     | reconcile_interval_s     | (first one: the backfill)     |
+| status_counts | status_counts.py | status_counts_interval_s | notes a drift (suspected)     |
+| hot           | hot.py (+ head)  | poll_interval_s          | heal: a drift read before it  |
+| heal          | heal.py          | (follows hot)            | reconcile: what a walk missed |
+| refresh       | refresh.py       | poll_interval_s (0: off) |                               |
+| attention     | attention.py     | attention_interval_s     |                               |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from syncd.config import SyncSettings
+from syncd.store import tables
+from syncd.sync.attention import attention_pass
+from syncd.sync.context import SyncContext
+from syncd.sync.hot import hot_pass
+from syncd.sync.reconcile import reconcile_pass
+from syncd.sync.refresh import refresh_pass
+from syncd.sync.result import PassResult
+from syncd.sync.state import read_state
+from syncd.sync.status_counts import STREAM as STATUS_COUNTS
+from syncd.sync.status_counts import status_counts_pass, suspected_drift
+
+PassFn = Callable[[SyncContext, str | None], Awaitable[PassResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """One scheduled stream: its pass, its interval (0 = off) and its unit.
+
+    ``per_workspace``: the pass runs once per workspace (configured, or known to the mirror)
+    rather than once per scope. ``jittered``: the daemon spreads its runs (up to a tenth of
+    the interval) — not for the streams whose interval is a freshness bound.
+    """
+
+    name: str
+    interval_s: Callable[[SyncSettings], float]
+    run: PassFn | None = None
+    per_workspace: bool = False
+    jittered: bool = False
+
+
+def _status_counts(ctx: SyncContext, workspace_id: str | None) -> Awaitable[PassResult]:
+    assert workspace_id is not None
+    return status_counts_pass(ctx, workspace_id)
+
+
+STREAMS: tuple[Stream, ...] = (
+    Stream("reconcile", lambda s: s.reconcile_interval_s, reconcile_pass, jittered=True),
+    Stream(STATUS_COUNTS, lambda s: s.status_counts_interval_s, _status_counts, True, True),
+    Stream("hot", lambda s: s.poll_interval_s, hot_pass),
+    Stream(
+        "refresh", lambda s: s.poll_interval_s if s.refresh_interval_s > 0 else 0.0, refresh_pass
+    ),
+    Stream("attention", lambda s: s.attention_interval_s, attention_pass),
+)
+"""Every scheduled stream, in the order ``syncd sync`` runs them (heal follows hot)."""
+
+BY_NAME = {stream.name: stream for stream in STREAMS}
+
+
+def known_workspaces(conn: Connection) -> list[str]:
+    """Workspaces seen in the mirror's conversations (the API has no list of workspaces)."""
+    c = tables.conversations
+    query = select(c.c.workspace_id).distinct().where(c.c.workspace_id.is_not(None))
+    return sorted(conn.scalars(query))
+
+
+def workspaces_of(conn: Connection, scope: str | None) -> list[str]:
+    """The workspaces a scope covers: itself, or (the whole key) every known one."""
+    return [scope] if scope is not None else known_workspaces(conn)
+
+
+def heals_due(
+    conn: Connection, scope: str | None, hot_started: datetime
+) -> dict[str, dict[str, int]]:
+    """Per workspace of the scope: a drift read before ``hot_started`` and not checked yet.
+
+    This is the rule "a drift that outlives a later hot pass is healed" (DESIGN.md §6): the
+    hot pass that began after the counts were read has now run.
+    """
+    due: dict[str, dict[str, int]] = {}
+    for workspace in workspaces_of(conn, scope):
+        drift = suspected_drift(read_state(conn, workspace, STATUS_COUNTS).state, hot_started)
+        if drift:
+            due[workspace] = drift
+    return due
