@@ -3,7 +3,7 @@ PostgreSQL, equal to the facts computed in Python, and true to the simulator.
 
 One simulator (in-process, on 127.0.0.1) is synced into a SQLite file and a PostgreSQL database
 by ``syncd`` subprocesses, changed (replies, voice turns, resolutions, a reopen, attention items,
-a deletion), and synced again.
+a deleted conversation, a deleted message), and synced again.
 """
 
 from __future__ import annotations
@@ -89,6 +89,10 @@ def test_after_syncd_sync_the_views_give_the_same_facts_on_both_databases(
     sim.raise_attention_item(open_ids[2], "approval_gate")
     deleted = open_ids[3]
     sim.delete_conversation(deleted)
+    # its last message deleted (its list row changes, so the next sync reads it): it counts no more
+    edited = open_ids[4]
+    gone_message = str(sim.messages(edited)[-1]["id"])
+    sim.delete_message(gone_message, conversation_id=edited)
     sync_all(server, mirrors, tmp_path, "--full")
 
     sqlite_conversations, sqlite_items, sqlite_mirror = facts_of(mirrors["sqlite"])
@@ -126,6 +130,9 @@ def test_after_syncd_sync_the_views_give_the_same_facts_on_both_databases(
     assert sqlite_conversations[reopened]["reopen_count"] == 1
     assert sqlite_conversations[reopened]["first_resolved_at"] is None
     assert sqlite_conversations[deleted]["is_deleted"] is True
+    for mirror in (sqlite_mirror, pg_mirror):
+        kept = next(m for m in mirror.messages if m["id"] == gone_message)
+        assert kept["deleted_at"] is not None
     assert sqlite_conversations[open_ids[1]]["attention_item_count"] >= 1
     assert sqlite_items[item]["time_to_resolve_s"] is not None
     live_open = {str(i["id"]) for i in sim.list_attention_items() if i["status"] == "open"}

@@ -1,5 +1,6 @@
 """The dlt example (deploy/examples/dlt/pipeline.py) copies syncd's PostgreSQL mirror into DuckDB;
-a second run after a sync loads only the rows that sync wrote, soft deletes included.
+a second run after a sync loads only the rows that sync wrote, soft deletes (of a conversation, of
+a message) included.
 
 dlt runs from its own virtual environment (.venv-dlt, deploy/examples/dlt/requirements.txt; see
 tests/tool_venvs.py), never syncd's.
@@ -132,8 +133,10 @@ async def test_the_dlt_example_loads_the_mirror_then_only_what_syncd_wrote_since
         before = cursors(postgres_db_url)
 
         open_ids = conversations_in(sim, "open")
-        replied, resolved, deleted = open_ids[:3]
+        replied, resolved, deleted, edited = open_ids[:4]
         message_id = sim.add_message(replied, "outbound")
+        gone_message = str(sim.messages(edited)[-1]["id"])  # the last: its list row changes
+        sim.delete_message(gone_message, conversation_id=edited)
         sim.resolve(resolved)
         sim.raise_attention_item(replied, "escalation")
         sim.delete_conversation(deleted)
@@ -153,6 +156,7 @@ async def test_the_dlt_example_loads_the_mirror_then_only_what_syncd_wrote_since
         "resolved"
     )
     assert warehouse(f"SELECT deleted_at FROM syncd.conversations WHERE id = '{deleted}'")
+    assert warehouse(f"SELECT deleted_at FROM syncd.messages WHERE id = '{gone_message}'")
 
     third = load(dlt_bin, tmp_path, postgres_db_url)
     assert third["loaded"] == dict.fromkeys(CURSORS, 0)
