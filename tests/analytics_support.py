@@ -212,15 +212,13 @@ class Writer:
 
 
 def is_inbound(message: Mapping[str, Any]) -> bool:
-    """The customer's message: a voice caller's turn, else an inbound one."""
-    speaker = message["speaker"]
-    return speaker == "caller" or (speaker is None and message["direction"] == "inbound")
+    """The customer's message: inbound, without a speaker or the voice caller's turn."""
+    return message["direction"] == "inbound" and message["speaker"] in (None, "caller")
 
 
 def is_response(message: Mapping[str, Any]) -> bool:
-    """A response to the customer: the voice AI's turn, else an outbound message."""
-    speaker = message["speaker"]
-    return speaker == "ai" or (speaker is None and message["direction"] == "outbound")
+    """A response to the customer: an outbound message, or the voice AI's turn."""
+    return message["direction"] == "outbound" or message["speaker"] == "ai"
 
 
 def seconds(start: datetime | None, end: datetime | None) -> float | None:

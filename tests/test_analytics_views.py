@@ -158,6 +158,7 @@ message_kinds = {
     "ai_note": ("outbound", "ai"),  # a status change with a message (the AI says so)
     "caller": ("inbound", "caller"),
     "ai": ("inbound", "ai"),
+    "agent": ("inbound", "agent"),  # a speaker unknown to this version: neither side
 }
 
 
@@ -165,7 +166,7 @@ message_kinds = {
 def histories(draw: st.DrawFn) -> dict[str, Any]:
     """One conversation's story: messages, observed statuses, attention items."""
     channel = draw(st.sampled_from(CHANNELS))
-    kinds = ("caller", "ai") if channel == "voice" else ("inbound", "outbound", "ai_note")
+    kinds = ("caller", "ai", "agent") if channel == "voice" else ("inbound", "outbound", "ai_note")
     messages = draw(
         st.lists(
             st.tuples(st.sampled_from(kinds), maybe_moments, st.sampled_from((False, False, True))),

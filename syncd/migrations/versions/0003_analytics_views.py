@@ -60,17 +60,18 @@ def seconds_between(dialect: str, start: str, end: str) -> str:
 
 def conversation_facts(dialect: str) -> str:
     """One row per announced conversation (fingerprint not NULL), live or deleted."""
-    # A message is the customer's (inbound) or the response by what the speaker says when there is
-    # one (voice: all inbound, caller or ai), else by its direction.
+    # The customer's message (inbound): an inbound one without a speaker or with the caller's (voice
+    # is all inbound). A response: an outbound one, or the voice AI's turn. Unknown speakers on an
+    # inbound message are neither.
     return f"""
 CREATE VIEW conversation_facts AS
 WITH classified AS (
   SELECT
     conversation_id,
     sent_at,
-    CASE WHEN speaker = 'caller' OR (speaker IS NULL AND direction = 'inbound')
+    CASE WHEN direction = 'inbound' AND (speaker IS NULL OR speaker = 'caller')
       THEN 1 ELSE 0 END AS is_inbound,
-    CASE WHEN speaker = 'ai' OR (speaker IS NULL AND direction = 'outbound')
+    CASE WHEN direction = 'outbound' OR speaker = 'ai'
       THEN 1 ELSE 0 END AS is_response
   FROM messages
   WHERE deleted_at IS NULL

@@ -9,8 +9,8 @@ select
     channel,
     from_address,
     subject,
-    (speaker = 'caller' or (speaker is null and direction = 'inbound')) as is_inbound,
-    (speaker = 'ai' or (speaker is null and direction = 'outbound')) as is_response,
+    (direction = 'inbound' and coalesce(speaker, 'caller') = 'caller') as is_inbound,
+    (direction = 'outbound' or coalesce(speaker, '') = 'ai') as is_response,
     synced_at
 from {{ source('syncd', 'messages') }}
 where deleted_at is null
