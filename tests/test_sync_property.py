@@ -24,13 +24,15 @@ from property_support import (
     assert_mirror_equals_truth,
     expected_events,
     mirror,
+    property_settings,
+    property_simulator,
     read_events,
     reset,
     truth,
 )
 
 from syncd.config import Settings
-from syncd.sim import SimConfig, SimServer, Simulator
+from syncd.sim import SimServer, Simulator
 from syncd.store.engine import create_engine_for
 from syncd.sync.runner import sync_once
 from syncd.sync.session import open_sync
@@ -147,27 +149,10 @@ def test_mirror_tracks_the_simulator_and_events_tell_every_change(
     engine = create_engine_for(db_url)
     try:
         reset(engine)
-        sim = Simulator(
-            SimConfig(
-                seed=seed,
-                workspaces=2,
-                conversations=10,
-                messages_per_conversation=3,
-                order=order,  # type: ignore[arg-type]
-                detail_missing_rate=0.0,
-            )
-        )
+        sim = property_simulator(seed, order)
         with SimServer(sim) as server:
-            config = Settings(
-                api={
-                    "base_url": server.base_url,
-                    "token": "sf_test_v1_property",
-                    "max_requests_per_s": 10_000,
-                    "max_attempts": 2,
-                },
-                database={"url": db_url},
-                sync={"workspaces": sim.workspace_ids() if configured else []},
-            )
+            workspaces = sim.workspace_ids() if configured else []
+            config = property_settings(server.base_url, db_url, workspaces=workspaces)
             last_seq = 0
             for index, step in enumerate([[], *steps]):
                 needs_deep = False
