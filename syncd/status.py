@@ -24,6 +24,8 @@ from syncd.freshness import stale_after
 from syncd.store import tables
 from syncd.store.engine import DEFERRED
 from syncd.store.existing import database_label, open_existing
+from syncd.sync.freshness import head_reads, workspace_freshness
+from syncd.sync.state import BACKFILL
 
 EXIT_OK = 0
 EXIT_UNHEALTHY = 1
@@ -57,7 +59,8 @@ def stream_status(conn: Connection, now: datetime) -> list[dict[str, Any]]:
     """One entry per (scope, stream) of ``sync_state``."""
     s = tables.sync_state
     entries = []
-    for row in conn.execute(select(s).order_by(s.c.workspace_id, s.c.stream)).mappings():
+    query = select(s).where(s.c.stream != BACKFILL).order_by(s.c.workspace_id, s.c.stream)
+    for row in conn.execute(query).mappings():
         last = row["last_success_at"]
         entries.append(
             {
@@ -91,9 +94,17 @@ def collect_status(settings: Settings, clock: Clock = utc_now) -> dict[str, Any]
         with engine.execution_options(**DEFERRED).connect() as conn, conn.begin():
             c = tables.conversations
             retries = conn.scalar(select(func.count()).where(c.c.detail_error.is_not(None)))
+            now = clock()
             status = {
                 "database": database_label(settings),
-                "streams": stream_status(conn, clock()),
+                "streams": stream_status(conn, now),
+                "freshness": {
+                    "workspaces": [
+                        item.as_json() for item in workspace_freshness(conn, settings, now)
+                    ],
+                    "head_reads": [head.as_json() for head in head_reads(conn)],
+                    "refresh_interval_s": settings.sync.refresh_interval_s,
+                },
                 "detail_retries_pending": int(retries or 0),
                 "outbox": outbox_summary(conn),
                 "sinks": sink_status(conn, settings),
@@ -153,6 +164,7 @@ def render_text(status: dict[str, Any]) -> str:
         lines.append(
             f"  conversations waiting for a detail retry: {status['detail_retries_pending']}"
         )
+    lines.extend(render_freshness(status.get("freshness")))
     outbox = status["outbox"]
     lines.append(f"outbox: {outbox['events']} events stored, last seq {outbox['last_seq']}")
     lines.append("sinks:")
@@ -167,6 +179,41 @@ def render_text(status: dict[str, Any]) -> str:
             parts.append(f"last error: {sink.get('last_error')}")
         lines.append(f"  {sink.get('name')}: " + ", ".join(str(p) for p in parts))
     return "\n".join(lines)
+
+
+def render_freshness(freshness: dict[str, Any] | None) -> list[str]:
+    """The freshness section: per workspace, and the head read per scope."""
+    if not freshness:
+        return []
+    lines = ["freshness:"]
+    bound = freshness.get("refresh_interval_s") or 0
+    for item in freshness["workspaces"]:
+        age = item["oldest_refresh_age_s"]
+        if not bound:
+            refresh = "refresh off"
+        elif item["never_refreshed"]:
+            refresh = f"{item['never_refreshed']} never refreshed"
+        elif age is None:
+            refresh = "nothing to refresh"
+        else:
+            refresh = f"oldest refresh {age:.0f}s ago (bound {bound:.0f}s)"
+        parts = [f"{item['recent_conversations']} recent conversations, {refresh}"]
+        if item["unsettled_attachments"]:
+            parts.append(
+                f"{item['unsettled_attachments']} with unsettled attachments "
+                f"({item['attachments_due']} due)"
+            )
+        parts.append(f"heals: {item['heals_transient']} transient, {item['heals_real']} real")
+        if item["unmended_drift"]:
+            parts.append(f"drift no walk could mend: {item['unmended_drift']}")
+        lines.append(f"  {item['workspace']:<24} " + "; ".join(parts))
+    for head in freshness["head_reads"]:
+        if head["active"]:
+            state = "active (the list is newest-first)"
+        else:
+            state = f"inactive: {head['reason'] or 'not read yet'}"
+        lines.append(f"  {head['scope']:<24} head read {state}")
+    return lines
 
 
 def render_verdict(problems: list[str]) -> str:

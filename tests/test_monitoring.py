@@ -170,6 +170,23 @@ def test_a_running_daemon_exports_every_series_the_rules_and_the_dashboard_name(
     assert intervals[("*", "hot")] == 1.0  # sync.poll_interval_s of write_config
     assert math.isfinite(freshness[("*", "hot")])
 
+    # The mirror's freshness per workspace (refresh age, head read, backoff queue, heals).
+    wait_for(lambda: "syncd_head_read_active" in samples(scrape(daemon)), 20, "a head read")
+    exposition = scrape(daemon)
+    exported = samples(exposition)
+    assert [labels for labels, _ in exported["syncd_head_read_active"]] == [{"workspace": "*"}]
+    ages = {
+        labels["workspace"]: age for labels, age in exported["syncd_refresh_oldest_age_seconds"]
+    }
+    assert ages and all(age >= 0 for age in ages.values())
+    assert {labels["kind"] for labels, _ in exported["syncd_drift_heals_total"]} == {
+        "transient",
+        "real",
+    }
+    assert set(ages) == {
+        labels["workspace"] for labels, _ in exported["syncd_attachments_unsettled"]
+    }
+
     named = set().union(*(series_named(e) for e in alert_expressions() + dashboard_expressions()))
     assert {"syncd_seconds_since_last_success", "syncd_stream_auth_failed"} <= named
     assert sorted(named - {"up"} - families(exposition)) == []

@@ -31,6 +31,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from syncd import __version__
+from syncd.sync.freshness import HeadRead, WorkspaceFreshness
 from syncd.sync.result import PassResult
 from syncd.sync.writer import Written
 
@@ -197,8 +198,48 @@ class Metrics:
         )
         self.drift = Gauge(
             "syncd_status_count_drift",
-            "API status count minus the mirror's, from the last status-counts pass.",
+            "API status count minus the mirror's that outlived a hot pass and a heal "
+            "(0 when the last drift was changes in flight, or was mended).",
             ["workspace", "status"],
+            registry=r,
+        )
+        self.heals = Counter(
+            "syncd_drift_heals",
+            "Status-count drifts checked after a hot pass: transient (changes in flight) "
+            "or real (mended by walking the drifting statuses, else a reconcile).",
+            ["workspace", "kind"],
+            registry=r,
+        )
+        self.refresh_oldest_age = Gauge(
+            "syncd_refresh_oldest_age_seconds",
+            "Age of the oldest detail read among the recent conversations (the refresh "
+            "stream keeps it under sync.refresh_interval_s); +Inf when one was never read.",
+            ["workspace"],
+            registry=r,
+        )
+        self.refresh_recent = Gauge(
+            "syncd_refresh_recent_conversations",
+            "Conversations the refresh stream keeps fresh (non-terminal or recently active).",
+            ["workspace"],
+            registry=r,
+        )
+        self.head_read_active = Gauge(
+            "syncd_head_read_active",
+            "1 while the unfiltered list proved newest-first at the last hot pass (terminal "
+            "conversations' activity is then seen within one poll), else 0.",
+            ["workspace"],
+            registry=r,
+        )
+        self.attachments_unsettled = Gauge(
+            "syncd_attachments_unsettled",
+            "Conversations whose attachments have not settled (the backoff queue).",
+            ["workspace"],
+            registry=r,
+        )
+        self.attachments_due = Gauge(
+            "syncd_attachments_recheck_due",
+            "Of those, the ones whose backoff has run out (read by the next hot pass).",
+            ["workspace"],
             registry=r,
         )
         self._streams: dict[tuple[str, str], StreamHealth] = {}
@@ -270,11 +311,31 @@ class Metrics:
         health.last_success = time.time()
         health.consecutive_failures = 0
         health.auth_failed = False
-        if result.stream == "status_counts":
+        if result.stream == "heal":
+            if result.heal_kind is not None:
+                self.heals.labels(result.scope, result.heal_kind).inc()
             seen = self._drift_statuses.setdefault(result.scope, set())
             for status in seen | set(result.drift):
                 self.drift.labels(result.scope, status).set(result.drift.get(status, 0))
             seen.update(result.drift)
+
+    def set_freshness(
+        self, workspaces: Iterable[WorkspaceFreshness], heads: Iterable[HeadRead]
+    ) -> None:
+        """The mirror's freshness per workspace (``syncd.sync.freshness``), at scrape time."""
+        for item in workspaces:
+            name = item.workspace
+            self.heals.labels(name, "transient")  # 0 until the first heal
+            self.heals.labels(name, "real")
+            self.refresh_recent.labels(name).set(item.recent_conversations)
+            age = item.oldest_refresh_age_s
+            if item.never_refreshed:
+                age = math.inf
+            self.refresh_oldest_age.labels(name).set(age if age is not None else 0.0)
+            self.attachments_unsettled.labels(name).set(item.unsettled_attachments)
+            self.attachments_due.labels(name).set(item.attachments_due)
+        for head in heads:
+            self.head_read_active.labels(head.scope).set(1.0 if head.active else 0.0)
 
     def on_delivery(self, sink: str, outcome: str, count: int = 1) -> None:
         """Dispatcher hook: delivery attempts by outcome."""

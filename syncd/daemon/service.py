@@ -30,6 +30,7 @@ from syncd.events.delivery import build_dispatcher
 from syncd.events.dispatcher import Dispatcher
 from syncd.events.sink_status import sink_status
 from syncd.sync.context import SyncContext
+from syncd.sync.freshness import head_reads, workspace_freshness
 from syncd.sync.heal import heal_pass
 from syncd.sync.result import PassResult
 from syncd.sync.runner import reconcile_due, run_pass
@@ -350,6 +351,11 @@ class Service:
         return Readiness(not reasons, tuple(reasons), failing=failing)
 
     async def refresh_sink_metrics(self) -> None:
-        """Backlog and dead letters per sink, for ``/metrics``."""
+        """Backlog and dead letters per sink, and the mirror's freshness, for ``/metrics``."""
         sinks = await self.ctx.read(lambda conn: sink_status(conn, self.settings))
         self.metrics.set_sink_state(sinks)
+        now = self.ctx.clock()
+        workspaces, heads = await self.ctx.read(
+            lambda conn: (workspace_freshness(conn, self.settings, now), head_reads(conn))
+        )
+        self.metrics.set_freshness(workspaces, heads)
