@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sync_support import (
     StepClock,
     conversation,
@@ -310,3 +310,80 @@ async def test_sync_deep_repairs_what_the_list_rows_cannot_show(
     with engine.connect() as conn:
         bodies = conn.scalars(select(tables.messages.c.body).where(m.c.conversation_id == cid))
         assert all(body is not None for body in bodies)
+
+
+async def test_a_slow_attention_answer_never_reopens_an_item_resolved_meanwhile(
+    db_url: str, engine: Engine, isolated_config: Path
+) -> None:
+    """The race of issue #9, made deterministic: the open list is rendered with the item open,
+    its answer is held back while the item is resolved and another read writes that, then the
+    stale answer arrives. Its observation time (taken before the request) is older: refused."""
+    import asyncio
+
+    from syncd.api import Priority
+    from syncd.sync.conversations import fetch_details, write_fetched
+
+    with SimServer(simulator(conversations=30)) as server:
+        sim = server.simulator
+        cid = conversations_in(sim, "open")[0]
+        item = sim.raise_attention_item(cid, "escalation")
+        async with open_sync(make_settings(server.base_url, db_url)) as ctx:
+            await sync(ctx)
+            seen = event_count(engine)
+            hold = sim.hold_next("list_attention_items")
+            slow = asyncio.create_task(attention_pass(ctx, None))
+            assert await hold.wait_rendered(within_s=30), "the open list was rendered"
+            sim.resolve_attention_item(item)
+            # A detail read of the conversation sees the resolution and writes it first.
+            fetched = await fetch_details(
+                ctx, [cid], priority=Priority.DETAIL, with_attachments=False
+            )
+            options = ctx.plan_options()
+            await ctx.write(lambda conn: write_fetched(conn, fetched, options=options))
+            hold.release()
+            result = await slow
+            assert result.ok
+            await attention_pass(ctx, None)  # and the next pass agrees
+    assert [kind for kind, _ in told(engine, seen, item)] == ["attention_item.resolved"]
+    with engine.connect() as conn:
+        status = conn.scalar(
+            select(tables.attention_items.c.status).where(tables.attention_items.c.id == item)
+        )
+    assert status == "resolved"
+
+
+async def test_the_idle_cost_with_refresh_and_unsettled_attachments_stays_within_the_formula(
+    db_url: str, engine: Engine, isolated_config: Path
+) -> None:
+    """DESIGN.md §6: hot lists + head page + attention per pass, the refresh share, and what
+    the backoff allows for attachments that never settle — over one refresh interval."""
+    clock = StepClock()
+    sim = Simulator(
+        SimConfig(seed=21, conversations=120, messages_per_conversation=2, detail_missing_rate=0)
+    )
+    stuck = sim.stuck_attachment_ids()
+    assert stuck, "the simulator keeps some attachments unsettled for ever"
+    with SimServer(sim) as server:
+        settings = make_settings(
+            server.base_url, db_url, poll_interval_s=30, refresh_interval_s=600
+        )
+        async with open_sync(settings) as ctx:
+            ctx.clock = clock
+            await sync(ctx)
+            server.reset_counts()
+            passes = 20  # one refresh interval
+            for _ in range(passes):
+                clock.advance(30)
+                await sync(ctx)
+            used = server.request_counts
+    recent = sum(len(conversations_in(sim, s)) for s in ("open", "in_progress", "awaiting_contact"))
+    c = tables.conversations
+    with engine.connect() as conn:
+        unsettled = conn.scalar(
+            select(func.count()).select_from(c).where(c.c.attachments_pending.is_(True))
+        )
+    idle = idle_cost(sim, [])
+    # Backoff 30, 60, 120, 240, 480 s: reads at +30, +90, +210, +450 within 600 s.
+    formula = sum(idle.values()) * passes + 2 * recent + 4 * int(unsettled or 0)
+    assert sum(used.values()) <= formula, (used, formula)
+    assert used["get_conversation"] == recent, "each recent conversation refreshed once"

@@ -18,6 +18,7 @@ from syncd.sync.observe import (
     attachment_state,
     plan_attention_items,
     plan_conversation,
+    unsettled_since,
 )
 
 T0 = datetime(2026, 3, 15, 14, 0, tzinfo=UTC)
@@ -112,6 +113,25 @@ def test_unsettled_attachments_back_off_exponentially_and_a_change_resets_it() -
     assert attachment_state(True, True, 900, T0, options).backoff_s == 30
     settled = attachment_state(False, True, 900, T0, options)
     assert (settled.pending, settled.check_at, settled.backoff_s) == (False, None, None)
+
+
+def test_an_attachment_stuck_for_long_starts_its_backoff_at_the_ceiling() -> None:
+    options = PlanOptions(recheck_min_s=30, recheck_max_s=900)
+    fresh = attachment_state(True, True, None, T0, options, unsettled_since=at(-5))
+    assert fresh.backoff_s == 30, "a fresh upload: one poll interval"
+    waiting = attachment_state(True, True, None, T0, options, unsettled_since=at(-200))
+    assert waiting.backoff_s == 200
+    stuck = attachment_state(True, True, None, T0, options, unsettled_since=at(-86400))
+    assert stuck.backoff_s == 900, "processing for a day: every refresh interval"
+    assert unsettled_since([{"status": "ready", "createdAt": "2026-03-15T13:00:00Z"}]) is None
+    assert unsettled_since(
+        [
+            {"status": "processing", "createdAt": "2026-03-15T13:00:00Z"},
+            {"status": "pending", "createdAt": "2026-03-15T13:30:00Z"},
+            {"status": "ready", "createdAt": "2026-03-15T13:59:00Z"},
+        ]
+    ) == at(-1800)
+    assert unsettled_since([{"status": "pending", "createdAt": "garbage"}]) is None
 
 
 # -- events -------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 from syncd.events.envelope import ChangeEvent
 from syncd.store import tables
 from syncd.sync import diff
-from syncd.sync.rows import mirror_row
+from syncd.sync.rows import mirror_row, parse_timestamp
 
 # Attachment statuses after which an attachment no longer changes by itself.
 SETTLED_ATTACHMENT_STATUSES = frozenset({"ready", "failed", "rejected", "deleted", "error"})
@@ -180,15 +180,42 @@ def attachment_state(
     previous_backoff_s: float | None,
     observed_at: datetime,
     options: PlanOptions,
+    *,
+    unsettled_since: datetime | None = None,
 ) -> AttachmentState:
-    """When to re-read unsettled attachments: exponential backoff, reset by any change."""
+    """When to re-read unsettled attachments: exponential backoff, restarted by any change.
+
+    A (re)start begins at the time the youngest unsettled attachment has already been waiting
+    (``unsettled_since``: its ``createdAt``), bounded by ``recheck_min_s`` and
+    ``recheck_max_s``: a fresh upload is looked at again after one poll interval, one stuck in
+    ``processing`` for days only every ``recheck_max_s``.
+    """
     if not pending:
         return AttachmentState(False, None, None)
     if previous_backoff_s is None or changed:
-        backoff = options.recheck_min_s
+        waited = 0.0
+        if unsettled_since is not None:
+            waited = (observed_at - unsettled_since).total_seconds()
+        backoff = min(max(waited, options.recheck_min_s), options.recheck_max_s)
     else:
         backoff = min(max(previous_backoff_s * 2, options.recheck_min_s), options.recheck_max_s)
     return AttachmentState(True, observed_at + timedelta(seconds=backoff), backoff)
+
+
+def unsettled_since(attachments: Iterable[Mapping[str, Any]]) -> datetime | None:
+    """The ``createdAt`` of the youngest attachment not settled yet (None if unknown)."""
+    moments = []
+    for item in attachments:
+        if str(item.get("status")) in SETTLED_ATTACHMENT_STATUSES:
+            continue
+        try:
+            moment = parse_timestamp(item.get("createdAt"))
+        except (TypeError, ValueError):
+            return None  # unknown age: start from the shortest step
+        if moment is None:
+            return None
+        moments.append(moment)
+    return max(moments) if moments else None
 
 
 def fingerprint_row(row: Mapping[str, Any]) -> str:
@@ -378,7 +405,12 @@ def _plan_attachment_list(
             )
     previous = stored.attachments_backoff_s if stored is not None else None
     changes.attachment_states[conversation_id] = attachment_state(
-        attachments_pending(attachments), bool(events), previous, at, options
+        attachments_pending(attachments),
+        bool(events),
+        previous,
+        at,
+        options,
+        unsettled_since=unsettled_since(attachments),
     )
     return changes
 
