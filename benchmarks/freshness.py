@@ -1195,11 +1195,15 @@ def measure(
         bound = bound_for(rule, order, iv, args.allowance)
         mirror_s = [p.mirror_at - p.made_at for p in found if p.mirror_at is not None]
         event_s = [p.event_at - p.made_at for p in found if p.event_at is not None]
-        missing = sum(p.mirror_at is None for p in found) + sum(p.event_at is None for p in found)
+        no_row = sum(p.mirror_at is None for p in found)
+        no_event = sum(p.event_at is None for p in found)
         late = max([*mirror_s, *event_s], default=0.0) > bound.total_s
         verdict = "ok"
-        if missing:
-            verdict = f"FAILED ({missing} never seen)"
+        if no_row or no_event:
+            verdict = (
+                f"FAILED ({no_row} of {len(found)} not in the mirror, {no_event} no event, "
+                "by the end)"
+            )
         elif late:
             verdict = "FAILED (late)"
         if verdict != "ok":
