@@ -468,3 +468,109 @@ async def test_a_contact_renamed_reaches_the_list_only_columns_of_recent_termina
     kinds = told(engine, seen, cid)
     assert [kind for kind, _ in kinds] == ["conversation.updated"], "one event, not in parts"
     assert {"contact", "contactName"} <= set(kinds[0][1])
+
+
+async def test_a_drift_no_walk_could_mend_is_forgotten_once_a_read_no_longer_shows_it(
+    db_url: str, engine: Engine, isolated_config: Path
+) -> None:
+    from syncd.sync.state import write_state
+
+    with SimServer(simulator()) as server:
+        sim = server.simulator
+        workspace = sim.workspace_ids()[0]
+        async with open_sync(make_settings(server.base_url, db_url)) as ctx:
+            await sync(ctx)
+            # A heal once failed to mend {"closed": 1}; a reconcile mended it since.
+            await ctx.write(
+                lambda conn: write_state(conn, workspace, "heal", state={"tried": {"closed": 1}})
+            )
+            await sync(ctx)  # no drift now: the tried drift is forgotten
+            with engine.connect() as conn:
+                assert not (read_state(conn, workspace, "heal").state or {}).get("tried")
+            for _ in range(10):  # a new conversation off the head page, created and closed
+                cid = sim.add_conversation(workspace, status="open")
+                sim.set_status(cid, "closed")
+                if cid not in sim.conversation_ids()[:PAGE]:
+                    break
+            results = await sync(ctx)
+    assert conversation(engine, cid)["status"] == "closed"
+    heal = next(r for r in results if r.stream == "heal" and r.scope == workspace)
+    assert heal.heal_kind == "real"
+
+
+async def test_a_reply_first_seen_by_the_refresh_is_told_once_with_its_list_fields(
+    db_url: str, engine: Engine, isolated_config: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    clock = StepClock()
+    sim = Simulator(
+        SimConfig(
+            seed=34,
+            conversations=250,
+            messages_per_conversation=2,
+            epoch=datetime.now(tz=UTC),
+            detail_missing_rate=0,
+        )
+    )
+    settle_attachments(sim)
+    with SimServer(sim) as server:
+        settings = make_settings(
+            server.base_url,
+            db_url,
+            poll_interval_s=30,
+            refresh_interval_s=300,
+            refresh_recent_days=100,
+        )
+        async with open_sync(settings) as ctx:
+            ctx.clock = clock
+            await sync(ctx)
+            cid = not_on_the_first_page(sim, conversations_in(sim, "resolved"))
+            message_id = sim.add_message(cid, "inbound")  # stays resolved; list order by id
+            seen = event_count(engine)
+            for _ in range(11):
+                clock.advance(30)
+                await sync(ctx)
+            await sync(ctx, full=True)  # a list walk afterwards finds nothing left to tell
+    assert [kind for kind, _ in told(engine, seen, message_id)] == ["message.received"]
+    # The summary moved with the message: one conversation.updated, with the list fields too
+    # (not a second one later, when a list walk shows lastMessageAt).
+    ((kind, changes),) = told(engine, seen, cid)
+    assert kind == "conversation.updated"
+    assert {"stateSummary", "lastMessageAt", "lastMessagePreview"} <= set(changes)
+    row = conversation(engine, cid)
+    assert row["raw"]["lastMessageAt"] == sim.list_row(cid)["lastMessageAt"]
+
+
+async def test_an_attention_item_stored_before_its_conversation_gets_its_workspace(
+    db_url: str, engine: Engine, isolated_config: Path
+) -> None:
+    with SimServer(simulator(conversations=30)) as server:
+        sim = server.simulator
+        async with open_sync(make_settings(server.base_url, db_url)) as ctx:
+            await attention_pass(ctx, None)  # before the backfill: no conversation known
+            i = tables.attention_items
+            with engine.connect() as conn:
+                assert conn.scalar(select(func.count()).where(i.c.workspace_id.is_(None)))
+            await sync(ctx)
+    with engine.connect() as conn:
+        rows = conn.execute(select(i.c.id, i.c.conversation_id, i.c.workspace_id)).all()
+    assert rows and all(
+        workspace == sim.conversation(cid).workspace_id for _, cid, workspace in rows
+    )
+
+
+async def test_a_404_from_the_attachments_endpoint_alone_deletes_nothing(
+    db_url: str, engine: Engine, isolated_config: Path
+) -> None:
+    with SimServer(simulator(conversations=30)) as server:
+        sim = server.simulator
+        async with open_sync(make_settings(server.base_url, db_url)) as ctx:
+            await sync(ctx)
+            cid = conversations_in(sim, "open")[0]
+            sim.add_message(cid, "inbound")  # the hot pass reads the detail and attachments
+            sim.fail_next("get_attachments", status=404)
+            seen = event_count(engine)
+            await sync(ctx)
+    assert conversation(engine, cid)["deleted_at"] is None
+    assert "conversation.deleted" not in {kind for kind, _ in told(engine, seen, cid)}

@@ -240,3 +240,26 @@ def test_only_creations_can_be_backfill() -> None:
     assert not diff.Observed(
         workspace_id="w", observed_at=at(5), backfill=False, backfill_before=at(0)
     ).is_backfill("not a date")
+
+
+def test_a_message_deleted_and_listed_again_is_told_as_new_again() -> None:
+    gone = stored({"m1": StoredObject(MESSAGE, T0, deleted=True)})
+    changes = plan_conversation(gone, observe(5), options=PlanOptions())
+    assert kinds(changes.events) == [("message.received", "m1")]
+    (row,) = changes.rows["messages"]
+    assert row["deleted_at"] is None
+
+
+def test_a_detail_read_without_attachments_is_not_a_refresh() -> None:
+    before = StoredConversation(
+        data=dict(DETAIL),
+        fingerprint="f",
+        deleted=False,
+        synced_at=T0,
+        messages={"m1": StoredObject(MESSAGE, T0)},
+        refreshed_at=T0,
+    )
+    without = plan_conversation(before, observe(5), options=PlanOptions())
+    assert without.rows["conversations"][0]["refreshed_at"] == T0
+    with_them = plan_conversation(before, observe(5, attachments=[]), options=PlanOptions())
+    assert with_them.rows["conversations"][0]["refreshed_at"] == at(5)

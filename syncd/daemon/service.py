@@ -31,11 +31,10 @@ from syncd.events.dispatcher import Dispatcher
 from syncd.events.sink_status import sink_status
 from syncd.sync.context import SyncContext
 from syncd.sync.freshness import head_reads, workspace_freshness
-from syncd.sync.heal import heal_pass
 from syncd.sync.result import PassResult
 from syncd.sync.runner import reconcile_due, run_pass
 from syncd.sync.state import StreamState, read_state, scope_key
-from syncd.sync.streams import STREAMS, Stream, heals_due, workspaces_of
+from syncd.sync.streams import STREAMS, Stream, heal_after_hot, workspaces_of
 from syncd.sync.writer import Written
 
 log = structlog.get_logger(__name__)
@@ -89,6 +88,8 @@ class Service:
         self._running: set[asyncio.Task[object]] = set()
         self._stopping = False
         self._active: set[tuple[str, str]] = set()  # (stream, scope) of the running passes
+        self._healing: set[str] = set()  # scopes whose heals run
+        self._heals: set[asyncio.Future[None]] = set()
         self._standby: set[str] = set()  # scopes another instance owned at our last try
         self._last_hot: dict[str, float] = {}
         self._hot_error: dict[str, str] = {}  # scope -> error of its last hot pass, if it failed
@@ -196,29 +197,37 @@ class Service:
                 )
 
         async def job() -> None:
-            started = self.clock()
+            started = self.ctx.clock()
             result = await self._run(stream.name, scope, lambda: run(self.ctx, scope))
             if stream.name == "hot" and result is not None and result.ok:
-                await self._heal_after_hot(scope, started)
+                self._heal_after_hot(scope, started)
 
         return self._tracked(stream.name, scope, per_workspace if stream.per_workspace else job)
 
-    async def _heal_after_hot(self, scope: str | None, hot_started: datetime) -> None:
-        """The drift rule of ``syncd.sync.streams``: heal what the counts showed before this
-        hot pass began; a drift walking could not mend asks for the scope's reconcile."""
-        if ("reconcile", scope_key(scope)) in self._active:
-            return  # the reconcile (the backfill, say) is walking: drift is expected meanwhile
-        due = await self.ctx.read(lambda conn: heals_due(conn, scope, hot_started))
-        for workspace, drift in due.items():
-            result = await self._run(
-                "heal",
-                scope,
-                lambda w=workspace, d=drift: heal_pass(self.ctx, w, scope, d),  # type: ignore[misc]
-                label=workspace,
-            )
-            if result is not None and result.heal:
-                log.warning("status_count_drift_reconcile", workspace=workspace, drift=result.drift)
-                self.reconcile_now(scope)
+    def _heal_after_hot(self, scope: str | None, hot_started: datetime) -> None:
+        """The drift rule of ``syncd.sync.streams``, in a task of its own so a heal's walk never
+        holds up the next hot pass; a drift walking could not mend asks for the reconcile."""
+        key = scope_key(scope)
+        if ("reconcile", key) in self._active or key in self._healing:
+            return  # a reconcile is walking (drift is expected meanwhile), or a heal runs
+
+        async def run(
+            stream: str, workspace: str, work: Callable[[], Awaitable[PassResult]]
+        ) -> PassResult | None:
+            return await self._run(stream, scope, work, label=workspace)
+
+        async def heal() -> None:
+            self._healing.add(key)
+            try:
+                if await heal_after_hot(self.ctx, scope, hot_started, run):
+                    log.warning("status_count_drift_reconcile", scope=key)
+                    self.reconcile_now(scope)
+            finally:
+                self._healing.discard(key)
+
+        task = asyncio.ensure_future(self._tracked("heal", scope, heal)())
+        self._heals.add(task)
+        task.add_done_callback(self._heals.discard)
 
     def _tracked(
         self, stream: str, scope: str | None, job: Callable[[], Awaitable[None]]

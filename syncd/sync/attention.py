@@ -15,6 +15,7 @@ from sqlalchemy import Connection, and_, select
 
 from syncd.api import Priority
 from syncd.store import tables
+from syncd.store.upsert import chunked
 from syncd.sync.context import SyncContext
 from syncd.sync.observe import PlanOptions, plan_attention_items
 from syncd.sync.result import PassResult
@@ -39,11 +40,13 @@ class ItemsSeen:
 def _watched_in_mirror(
     conn: Connection, workspace_id: str | None
 ) -> dict[str, tuple[str | None, str | None]]:
-    """Open or acknowledged items of live conversations: id → (conversation, workspace)."""
+    """Open or acknowledged items of conversations the mirror holds, live: id → (conversation,
+    workspace). An item whose conversation is not mirrored (yet) is not chased by id: its
+    conversation's detail, when it comes, embeds it; the reconcile lists every item."""
     i, c = tables.attention_items, tables.conversations
     query = (
         select(i.c.id, i.c.conversation_id, i.c.workspace_id)
-        .select_from(i.outerjoin(c, c.c.id == i.c.conversation_id))
+        .select_from(i.join(c, c.c.id == i.c.conversation_id))
         .where(and_(i.c.status.in_(WATCHED), c.c.deleted_at.is_(None)))
     )
     if workspace_id is not None:
@@ -54,9 +57,8 @@ def _watched_in_mirror(
 def _workspaces_of(conn: Connection, conversation_ids: set[str]) -> dict[str, str | None]:
     c = tables.conversations
     found: dict[str, str | None] = {}
-    ids = sorted(conversation_ids)
-    for start in range(0, len(ids), 500):
-        query = select(c.c.id, c.c.workspace_id).where(c.c.id.in_(ids[start : start + 500]))
+    for part in chunked(sorted(conversation_ids)):
+        query = select(c.c.id, c.c.workspace_id).where(c.c.id.in_(part))
         found.update({row.id: row.workspace_id for row in conn.execute(query)})
     return found
 

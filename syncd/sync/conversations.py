@@ -123,7 +123,7 @@ async def observe(
             if attachments_anyway:
                 detail, found = await both(
                     client.get_conversation(conversation_id, priority=priority),
-                    client.get_attachments(conversation_id, priority=priority),
+                    _attachments_or_none(ctx, conversation_id, priority),
                 )
             else:
                 detail = await client.get_conversation(conversation_id, priority=priority)
@@ -140,7 +140,7 @@ async def observe(
             if found is None:
                 known = stored.message_ids if stored is not None else frozenset()
                 if any(str(m["id"]) not in known for m in messages):
-                    found = await client.get_attachments(conversation_id, priority=priority)
+                    found = await _attachments_or_none(ctx, conversation_id, priority)
             attachments = [a.raw for a in found] if found is not None else None
         except NotFound:
             return Gone(conversation_id, observed_at)
@@ -156,6 +156,18 @@ async def observe(
             history_complete=complete,
             attachments=attachments,
         )
+
+
+async def _attachments_or_none(
+    ctx: SyncContext, conversation_id: str, priority: Priority
+) -> AttachmentList | None:
+    """The attachment list; None (unknown: read again later) when that endpoint alone says
+    404 — only the detail's 404 confirms that a conversation is gone."""
+    try:
+        return await ctx.client.get_attachments(conversation_id, priority=priority)
+    except NotFound:
+        log.warning("attachments_not_found", conversation_id=conversation_id)
+        return None
 
 
 async def fetch_changed(
@@ -208,7 +220,10 @@ async def attachments_of(
     try:
         found = await ctx.client.get_attachments(conversation_id, priority=priority)
     except NotFound:
-        return Gone(conversation_id, observed_at)
+        # Not a confirmation that the conversation is gone (only its detail's 404 is): the
+        # next hot pass or refresh reads the detail and learns which it is.
+        log.warning("attachments_not_found", conversation_id=conversation_id)
+        return None
     except AuthError:
         raise
     except ApiError as exc:
@@ -238,9 +253,9 @@ async def observe_by_id(
 
     The list row is read before the detail, so the detail is never older than the fingerprint
     stored with it. Without ``list_row_too`` (the refresh) only the detail is read, and the
-    list-only fields keep their stored values — unless the detail shows that the contact or
-    the account changed: their names and address are list-only fields too (``contactName``,
-    ``contactEmail``, ``accountName``), so the conversation is then read again, list row first.
+    list-only fields keep their stored values — unless the detail shows a change that moves
+    them too (see ``_list_fields_moved``): the conversation is then read again, list row
+    first, so the change is told in one event, not in parts.
     """
     if not list_row_too:
         seen = await observe(
@@ -251,7 +266,7 @@ async def observe_by_id(
             priority=priority,
             with_attachments=with_attachments,
         )
-        if stored is None or not _related_moved(stored, seen):
+        if stored is None or not _list_fields_moved(stored, seen):
             return seen
     list_row = None
     data = stored.data if stored is not None else {}
@@ -279,14 +294,22 @@ async def observe_by_id(
     )
 
 
-def _related_moved(stored: StoredConversation, seen: ConversationObservation | Gone) -> bool:
-    """Whether a detail shows a contact or account other than the stored one."""
+def _list_fields_moved(stored: StoredConversation, seen: ConversationObservation | Gone) -> bool:
+    """Whether a detail read without its list row shows a change that moves list-only fields
+    too: a new, edited or deleted message (``lastMessageAt``, ``lastMessagePreview``), another
+    status, contact or account (``contactName``, ``contactEmail``, ``accountName``, ...)."""
     if not isinstance(seen, ConversationObservation) or seen.detail is None:
         return False
-    return any(
+    if any(
         key in seen.detail and seen.detail[key] != stored.data.get(key)
-        for key in ("contact", "account")
-    )
+        for key in ("contact", "account", "status")
+    ):
+        return True
+    live = {mid: old.raw for mid, old in stored.messages.items() if not old.deleted}
+    messages = {str(m["id"]): m for m in seen.messages or ()}
+    if any(live.get(mid) != message for mid, message in messages.items()):
+        return True
+    return seen.history_complete and not live.keys() <= messages.keys()
 
 
 async def fetch_by_id(

@@ -84,6 +84,7 @@ class Walk:
     options: PlanOptions
     result: PassResult
     seen: set[str]
+    list_priority: Priority = Priority.HOT
 
     async def handle(self, rows: list[ConversationRow]) -> None:
         """Fetch and write what changed among listed rows (the walk's own filter applied)."""
@@ -100,7 +101,7 @@ class Walk:
         """Walk one status's list (``status=`` filter), each page read ahead."""
         ctx, workspace_id = self.ctx, self.workspace_id
         pages = ctx.client.iter_conversation_pages(
-            workspace_id=workspace_id, status=status, limit=100, priority=Priority.HOT
+            workspace_id=workspace_id, status=status, limit=100, priority=self.list_priority
         )
         async with contextlib.aclosing(prefetch(pages)) as listed:
             async for page in listed:
@@ -131,7 +132,7 @@ class Walk:
 
 
 @dataclass(frozen=True, slots=True)
-class HeadRead:
+class HeadOutcome:
     """The outcome of one head read: whether the list proved newest-first, and its new head."""
 
     active: bool
@@ -140,7 +141,7 @@ class HeadRead:
     reason: str | None
 
 
-async def read_head(walk: Walk, watermark: datetime | None, lookback_s: float) -> HeadRead:
+async def read_head(walk: Walk, watermark: datetime | None, lookback_s: float) -> HeadOutcome:
     """Read the unfiltered list from the top while it is newest-first by ``lastMessageAt``,
     down to the first page entirely older than ``watermark - lookback_s``.
 
@@ -168,14 +169,16 @@ async def read_head(walk: Walk, watermark: datetime | None, lookback_s: float) -
             ]
             await walk.handle(rows)
             if not ordered:
-                return HeadRead(False, None, count, f"page {count} is not newest-first")
+                # The watermark stays: when the order comes back, the read resumes from it.
+                reason = f"page {count} is not newest-first"
+                return HeadOutcome(False, watermark, count, reason)
             known = [stamp for stamp in stamps if stamp is not None]
             if known:
                 head = max(known) if head is None else max(head, *known)
                 previous = known[-1]
             if plan.head_read_done(stamps, watermark, lookback_s) or count >= MAX_HEAD_PAGES:
                 break
-    return HeadRead(True, head if head is not None else watermark, count, None)
+    return HeadOutcome(True, head if head is not None else watermark, count, None)
 
 
 async def hot_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult:

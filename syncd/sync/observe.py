@@ -62,6 +62,7 @@ class StoredConversation:
     attention_items: Mapping[str, StoredObject] = field(default_factory=dict)
     attachments_check_at: datetime | None = None
     attachments_backoff_s: float | None = None
+    refreshed_at: datetime | None = None
 
     @property
     def message_ids(self) -> frozenset[str]:
@@ -329,6 +330,8 @@ def plan_conversation(
     fingerprint = obs.fingerprint
     if fingerprint is None and stored is not None:
         fingerprint = stored.fingerprint
+    # A detail read counts as a refresh when its attachments were read with it.
+    refreshed = at if obs.attachments is not None else (stored.refreshed_at if stored else None)
     row = mirror_row(
         tables.conversations,
         data,
@@ -337,7 +340,7 @@ def plan_conversation(
         # "" marks a conversation known only by id (never listed) as announced all the same
         fingerprint=fingerprint or "",
         detail_error=None,
-        refreshed_at=at,
+        refreshed_at=refreshed,
         attachments_pending=attachments.pending,
         attachments_check_at=attachments.check_at,
         attachments_backoff_s=attachments.backoff_s,
@@ -368,7 +371,9 @@ def _plan_messages(
             for message_id, old in known.items()
             if message_id not in listed and not old.deleted and not is_stale(old, at)
         ]
-    events = diff.message_events(raw_of(known), messages, conversation_id, facts, deleted=deleted)
+    # A message stored as deleted that a history lists again is told as new again.
+    live = {mid: old for mid, old in known.items() if not old.deleted}
+    events = diff.message_events(raw_of(live), messages, conversation_id, facts, deleted=deleted)
     for message in messages:
         old = known.get(str(message["id"]))
         if options.rewrite or old is None or old.deleted or old.raw != message:

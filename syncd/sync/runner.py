@@ -11,11 +11,10 @@ from sqlalchemy import Connection
 from syncd.errors import AuthError, SyncdError
 from syncd.sync import plan
 from syncd.sync.context import SyncContext
-from syncd.sync.heal import heal_pass
 from syncd.sync.reconcile import reconcile_pass
 from syncd.sync.result import PassResult
 from syncd.sync.state import read_state, record_failure, scope_key
-from syncd.sync.streams import STREAMS, Stream, heals_due, workspaces_of
+from syncd.sync.streams import STREAMS, Stream, heal_after_hot, workspaces_of
 
 log = structlog.get_logger(__name__)
 
@@ -125,17 +124,9 @@ async def _sync_scope(
             continue
         started = ctx.clock()
         result = await run(stream.name, scope, _bound(stream, ctx, scope))
-        if stream.name != "hot" or not result.ok:
-            continue
-        due = await ctx.read(lambda conn, at=started: heals_due(conn, scope, at))  # type: ignore[misc]
-        for workspace, drift in due.items():
-            healed = await run(
-                "heal",
-                workspace,
-                lambda w=workspace, d=drift: heal_pass(ctx, w, scope, d),  # type: ignore[misc]
-            )
-            if healed.heal and not reconciled:
-                await reconcile()
+        wants_reconcile = stream.name == "hot" and result.ok
+        if wants_reconcile and await heal_after_hot(ctx, scope, started, run) and not reconciled:
+            await reconcile()
     return results
 
 

@@ -13,6 +13,7 @@ from syncd.store.upsert import upsert_rows
 
 WHOLE_KEY = "*"
 STREAMS = ("hot", "attention", "reconcile", "status_counts", "refresh", "heal", "head")
+HEAL = "heal"
 BACKFILL = "backfill"
 """The ``sync_state`` row whose watermark says when the backfill of a scope began."""
 

@@ -9,7 +9,6 @@ what lasted.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
 
 from sqlalchemy import Connection, and_, func, select
 
@@ -20,7 +19,7 @@ from syncd.store.upsert import upsert_rows
 from syncd.sync import diff, plan
 from syncd.sync.context import SyncContext
 from syncd.sync.result import PassResult
-from syncd.sync.state import record_success
+from syncd.sync.state import HEAL, read_state, record_success, write_state
 from syncd.sync.writer import Written
 
 STREAM = "status_counts"
@@ -55,16 +54,13 @@ def mirror_counts(conn: Connection, workspace_id: str) -> dict[str, int]:
     return {str(status): int(count) for status, count in conn.execute(query)}
 
 
-def suspected_drift(state: dict[str, object] | None, hot_started: datetime) -> dict[str, int]:
-    """The drift a status-counts pass read before ``hot_started`` and nobody checked yet."""
-    state = state or {}
-    drift = state.get("drift")
-    read_at = state.get("read_at")
-    if not isinstance(drift, dict) or not drift or state.get("checked"):
-        return {}
-    if not isinstance(read_at, str) or datetime.fromisoformat(read_at) >= hot_started:
-        return {}
-    return {str(status): int(delta) for status, delta in drift.items()}
+def forget_mended(conn: Connection, workspace_id: str, drift: dict[str, int]) -> None:
+    """A drift no heal could mend is forgotten once a read no longer shows it (a reconcile, or
+    the server, mended it): the next drift of the same shape is healed again."""
+    heal = read_state(conn, workspace_id, HEAL).state or {}
+    tried = heal.get("tried")
+    if tried and not plan.lasting_drift(tried, drift):
+        write_state(conn, workspace_id, HEAL, state={**heal, "tried": None})
 
 
 async def status_counts_pass(ctx: SyncContext, workspace_id: str) -> PassResult:
@@ -85,6 +81,7 @@ async def status_counts_pass(ctx: SyncContext, workspace_id: str) -> PassResult:
         result.drift = plan.count_drift(counts, mirror_counts(conn, workspace_id))
         state = {"drift": result.drift, "read_at": read_at.isoformat(), "checked": False}
         record_success(conn, workspace_id, STREAM, read_at, state=state)
+        forget_mended(conn, workspace_id, result.drift)
         emitted = [event] if event else []
         return Written(
             rows={"status_count_snapshots": written},

@@ -26,13 +26,14 @@ from syncd.config import SyncSettings
 from syncd.store import tables
 from syncd.sync.attention import attention_pass
 from syncd.sync.context import SyncContext
+from syncd.sync.heal import Suspected, heal_pass, suspected_drift
 from syncd.sync.hot import hot_pass
 from syncd.sync.reconcile import reconcile_pass
 from syncd.sync.refresh import refresh_pass
 from syncd.sync.result import PassResult
-from syncd.sync.state import read_state
+from syncd.sync.state import HEAL, read_state
 from syncd.sync.status_counts import STREAM as STATUS_COUNTS
-from syncd.sync.status_counts import status_counts_pass, suspected_drift
+from syncd.sync.status_counts import status_counts_pass
 
 PassFn = Callable[[SyncContext, str | None], Awaitable[PassResult]]
 
@@ -60,7 +61,13 @@ def _status_counts(ctx: SyncContext, workspace_id: str | None) -> Awaitable[Pass
 
 STREAMS: tuple[Stream, ...] = (
     Stream("reconcile", lambda s: s.reconcile_interval_s, reconcile_pass, jittered=True),
-    Stream(STATUS_COUNTS, lambda s: s.status_counts_interval_s, _status_counts, True, True),
+    Stream(
+        STATUS_COUNTS,
+        lambda s: s.status_counts_interval_s,
+        _status_counts,
+        per_workspace=True,
+        jittered=True,
+    ),
     Stream("hot", lambda s: s.poll_interval_s, hot_pass),
     Stream(
         "refresh", lambda s: s.poll_interval_s if s.refresh_interval_s > 0 else 0.0, refresh_pass
@@ -84,17 +91,36 @@ def workspaces_of(conn: Connection, scope: str | None) -> list[str]:
     return [scope] if scope is not None else known_workspaces(conn)
 
 
-def heals_due(
-    conn: Connection, scope: str | None, hot_started: datetime
-) -> dict[str, dict[str, int]]:
+def heals_due(conn: Connection, scope: str | None, hot_started: datetime) -> dict[str, Suspected]:
     """Per workspace of the scope: a drift read before ``hot_started`` and not checked yet.
 
     This is the rule "a drift that outlives a later hot pass is healed" (DESIGN.md §6): the
     hot pass that began after the counts were read has now run.
     """
-    due: dict[str, dict[str, int]] = {}
+    due: dict[str, Suspected] = {}
     for workspace in workspaces_of(conn, scope):
-        drift = suspected_drift(read_state(conn, workspace, STATUS_COUNTS).state, hot_started)
-        if drift:
-            due[workspace] = drift
+        suspected = suspected_drift(read_state(conn, workspace, STATUS_COUNTS).state, hot_started)
+        if suspected is not None:
+            due[workspace] = suspected
     return due
+
+
+RunPass = Callable[[str, str, Callable[[], Awaitable[PassResult]]], Awaitable[PassResult | None]]
+"""How a runner runs one pass: ``run(stream, workspace, work)`` (None: it did not run)."""
+
+
+async def heal_after_hot(
+    ctx: SyncContext, scope: str | None, hot_started: datetime, run: RunPass
+) -> bool:
+    """The heals a hot pass that began at ``hot_started`` makes due, each run through ``run``;
+    True when one of them asks for the scope's reconcile (what a walk could not mend)."""
+    due = await ctx.read(lambda conn: heals_due(conn, scope, hot_started))
+    reconcile = False
+    for workspace, suspected in due.items():
+        result = await run(
+            HEAL,
+            workspace,
+            lambda w=workspace, s=suspected: heal_pass(ctx, w, scope, s),  # type: ignore[misc]
+        )
+        reconcile |= result is not None and result.heal
+    return reconcile

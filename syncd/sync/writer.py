@@ -56,6 +56,7 @@ _STORED = select(
     _c.c.synced_at,
     _c.c.attachments_check_at,
     _c.c.attachments_backoff_s,
+    _c.c.refreshed_at,
 ).where(_c.c.id.in_(bindparam("ids", expanding=True)))
 _STORED_MESSAGES = select(
     _m.c.id, _m.c.conversation_id, _m.c.raw, _m.c.synced_at, _m.c.deleted_at
@@ -68,6 +69,16 @@ _STORED_ITEMS = select(_i.c.id, _i.c.conversation_id, _i.c.raw, _i.c.synced_at).
 )
 _ITEMS = select(_i.c.id, _i.c.raw, _i.c.synced_at).where(
     _i.c.id.in_(bindparam("ids", expanding=True))
+)
+_ITEM_WORKSPACES = (
+    update(_i)
+    .where(_i.c.workspace_id.is_(None))
+    .where(_i.c.conversation_id.in_(bindparam("ids", expanding=True)))
+    .values(
+        workspace_id=select(_c.c.workspace_id)
+        .where(_c.c.id == _i.c.conversation_id)
+        .scalar_subquery()
+    )
 )
 _LISTED_AT = bindparam("listed_at", type_=_c.c.last_listed_at.type)
 # Rows that hold the value already (written in this very transaction, mostly) are not rewritten.
@@ -132,6 +143,7 @@ def load_stored(conn: Connection, ids: Iterable[str]) -> dict[str, StoredConvers
             attention_items=items.get(cid, {}),
             attachments_check_at=row.attachments_check_at,
             attachments_backoff_s=row.attachments_backoff_s,
+            refreshed_at=row.refreshed_at,
         )
         for cid, row in base.items()
     }
@@ -174,6 +186,11 @@ def apply_changes(conn: Connection, changes: ChangeSet) -> Written:
             conn, tables.context_entries, "conversation_id", changes.replace_context
         )
     c = tables.conversations
+    written = [row["id"] for row in changes.rows.get("conversations", ())]
+    for part in chunked(sorted(set(written))):
+        # Attention items the attention pass stored before their conversation was known
+        # have no workspace yet: they take their conversation's.
+        conn.execute(_ITEM_WORKSPACES, {"ids": part})
     for conversation_id, error in changes.detail_errors.items():
         conn.execute(update(c).where(c.c.id == conversation_id).values(detail_error=error))
     for conversation_id, state in changes.attachment_states.items():
