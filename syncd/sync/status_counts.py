@@ -21,6 +21,7 @@ from syncd.sync import diff, plan
 from syncd.sync.context import SyncContext
 from syncd.sync.result import PassResult
 from syncd.sync.state import record_success
+from syncd.sync.suppression import suppressed_counts
 from syncd.sync.writer import Written
 
 STREAM = "status_counts"
@@ -39,7 +40,8 @@ def latest_snapshot(conn: Connection, workspace_id: str) -> dict[str, int] | Non
 
 
 def mirror_counts(conn: Connection, workspace_id: str) -> dict[str, int]:
-    """Live, announced conversations of a workspace per status, as the mirror holds them."""
+    """Live, announced conversations of a workspace per status, as the mirror holds them
+    (with the suppressed ones the API still lists: they are left out on purpose)."""
     c = tables.conversations
     query = (
         select(c.c.status, func.count())
@@ -52,7 +54,10 @@ def mirror_counts(conn: Connection, workspace_id: str) -> dict[str, int]:
         )
         .group_by(c.c.status)
     )
-    return {str(status): int(count) for status, count in conn.execute(query)}
+    counts = {str(status): int(count) for status, count in conn.execute(query)}
+    for status, count in suppressed_counts(conn, workspace_id).items():
+        counts[status] = counts.get(status, 0) + count
+    return counts
 
 
 def suspected_drift(state: dict[str, object] | None, hot_started: datetime) -> dict[str, int]:

@@ -25,6 +25,8 @@ log = structlog.get_logger(__name__)
 # Only the end of each output stream is kept (the rest is read and dropped).
 OUTPUT_TAIL_BYTES = 64 * 1024
 ERROR_TAIL_CHARS = 500
+FAILURE_LINES = 5
+"""Lines of a failed command's output logged at warning (the rest stays at debug)."""
 KILL_GRACE_S = 2.0
 # SIGKILL to the group ends the command at once; this only bounds waiting for the child watcher.
 REAP_TIMEOUT_S = 5.0
@@ -107,13 +109,24 @@ class CommandSink(Sink):
                 _signal_group(transport.get_pid(), signal.SIGKILL)
             transport.close()
         if child.stdout.total or child.stderr.total:
-            log.info(
-                "command_output",
-                sink=self.name,
-                event_id=event.id,
-                stdout=child.stdout.text(),
-                stderr=child.stderr.text(),
-            )
+            # A hook's output may hold personal data (the customer's text): kept out of the
+            # journal at the usual levels; only a failure shows its first lines (DESIGN §7).
+            if returncode == 0:
+                log.debug(
+                    "command_output",
+                    sink=self.name,
+                    event_id=event.id,
+                    stdout=child.stdout.text(),
+                    stderr=child.stderr.text(),
+                )
+            else:
+                log.warning(
+                    "command_output",
+                    sink=self.name,
+                    event_id=event.id,
+                    stdout=child.stdout.head(FAILURE_LINES),
+                    stderr=child.stderr.head(FAILURE_LINES),
+                )
         self._judge(event, returncode, child.stderr)
 
     def _judge(self, event: OutboxEvent, returncode: int | None, stderr: _Tail) -> None:
@@ -218,6 +231,11 @@ class _Tail:
         """The kept tail as text, marked when the start was dropped."""
         text = self._buffer.decode("utf-8", errors="replace")
         return "…" + text if self.total > len(self._buffer) else text
+
+    def head(self, lines: int) -> str:
+        """The first ``lines`` lines of the kept text, marked when more followed."""
+        kept = self.text().splitlines()
+        return "\n".join(kept[:lines]) + ("\n…" if len(kept) > lines else "")
 
     def tail(self, chars: int) -> str:
         """The last ``chars`` characters on one line, for an error message."""
