@@ -16,7 +16,8 @@ janitor process stops the server and removes its files even if the session is ki
 Helpers importable from tests (``from conftest import SYNCD, subprocess_env``): ``SYNCD``, the
 argv prefix of this checkout's CLI, and ``subprocess_env(url)``.
 
-Also: ``empty_db_url`` (a fresh database with no tables, both kinds) and ``isolated_config``
+Also: ``empty_db_url`` (a fresh database with no tables, both kinds), ``postgres_db_url`` (a
+fresh migrated PostgreSQL database alone, for PostgreSQL-only tools) and ``isolated_config``
 (in-process ``load_settings()`` sees no syncd.toml and no SYNCD_* variables).
 ``-m "not postgres"`` deselects the PostgreSQL half.
 """
@@ -244,6 +245,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     admin_url = request.getfixturevalue("postgres_admin_url")
     template = request.getfixturevalue("postgres_template")
     with _postgres_database(admin, admin_url, template) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_db_url(
+    postgres_admin: Engine, postgres_admin_url: URL, postgres_template: str
+) -> Iterator[str]:
+    """URL of a fresh PostgreSQL database migrated to head, for tests of PostgreSQL-only tools
+    (mark them ``postgres``)."""
+    with _postgres_database(postgres_admin, postgres_admin_url, postgres_template) as url:
         yield url
 
 

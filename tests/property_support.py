@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, select
 
-from syncd.sim import Simulator
+from syncd.config import Settings
+from syncd.sim import SimConfig, Simulator
 from syncd.sim import render as sim_render
 from syncd.store import tables
 from syncd.sync.privacy import Privacy
@@ -232,3 +233,34 @@ def reset(engine: Engine) -> None:
     with engine.begin() as conn:
         for table in reversed(tables.metadata.sorted_tables):
             conn.execute(delete(table))
+
+
+def property_simulator(seed: int, order: str) -> Simulator:
+    """The small world the property tests mutate: two workspaces, ten conversations."""
+    return Simulator(
+        SimConfig(
+            seed=seed,
+            workspaces=2,
+            conversations=10,
+            messages_per_conversation=3,
+            order=order,  # type: ignore[arg-type]
+            detail_missing_rate=0.0,
+        )
+    )
+
+
+def property_settings(
+    base_url: str, db_url: str, *, privacy: dict[str, Any] | None = None, **sync: Any
+) -> Settings:
+    """Settings for the property tests' syncs (no rate limit, few retries; ``[privacy]``)."""
+    return Settings(
+        api={
+            "base_url": base_url,
+            "token": "sf_test_v1_property",
+            "max_requests_per_s": 10_000,
+            "max_attempts": 2,
+        },
+        database={"url": db_url},
+        sync=sync,
+        privacy=privacy or {},
+    )

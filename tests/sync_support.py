@@ -46,6 +46,7 @@ OBSERVATION_COLUMNS = frozenset(
         "taken_at",
         "refreshed_at",
         "attachments_check_at",
+        "attachments_backoff_s",
     }
 )
 MIRROR_TABLES = (

@@ -26,6 +26,7 @@ from sync_support import (
     sync,
 )
 
+from syncd.clock import utc_now
 from syncd.config import Settings, load_settings
 from syncd.events.delivery import deliver_after_sync
 from syncd.sim import SimServer
@@ -240,12 +241,12 @@ async def test_rewrite_applies_the_settings_to_what_was_stored_before(
     assert leaks(stored_text(engine), emails(sim))
     with engine.begin() as conn:
         take_write_lock(conn)
-        changed = rewrite_stored(conn, Privacy(False, True, KEY.encode()))
+        changed = rewrite_stored(conn, Privacy(False, True, KEY.encode()), utc_now())
     assert changed["messages"] and changed["events"] and changed["contacts"]
     text = stored_text(engine)
     assert leaks(text, bodies(sim) | emails(sim)) == []
     with engine.begin() as conn:
-        assert rewrite_stored(conn, Privacy(False, True, KEY.encode())).total() == 0
+        assert rewrite_stored(conn, Privacy(False, True, KEY.encode()), utc_now()).total() == 0
 
     count = len(events(engine))
     async with open_sync(settings_for(server, db_url, PRIVATE)) as ctx:

@@ -18,6 +18,8 @@ from syncd.store import create_engine_for, current_revision, ensure_schema, head
 from syncd.store.migrate import alembic_config
 from syncd.store.tables import metadata
 
+ANALYTICS_VIEWS = ("conversation_facts", "attention_item_facts")
+
 
 def test_migrating_an_empty_database_matches_the_models(empty_db_url: str) -> None:
     engine = create_engine_for(empty_db_url)
@@ -31,7 +33,7 @@ def test_migrating_an_empty_database_matches_the_models(empty_db_url: str) -> No
             differences = compare_metadata(context, metadata)
     finally:
         engine.dispose()
-    assert differences == []
+    assert differences == []  # the views are not tables: autogenerate does not see them
 
 
 def test_upgrade_twice_is_a_no_op(db_url: str) -> None:
@@ -52,9 +54,11 @@ def test_downgrade_to_base_removes_every_table_and_upgrade_restores_them(db_url:
             command.downgrade(config, "base")
         with engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
+            assert inspect(conn).get_view_names() == []
         upgrade(engine)
         with engine.connect() as conn:
             assert set(metadata.tables) <= set(inspect(conn).get_table_names())
+            assert set(inspect(conn).get_view_names()) == set(ANALYTICS_VIEWS)
     finally:
         engine.dispose()
 
@@ -163,3 +167,32 @@ def test_a_database_from_a_newer_syncd_is_reported_not_migrated(
     )
     assert result.returncode == 1
     assert "revision 9999, unknown to this syncd" in result.stdout
+
+
+def test_downgrading_the_analytics_revision_drops_the_views_and_keeps_the_data(
+    db_url: str,
+) -> None:
+    engine = create_engine_for(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO conversations (id, fingerprint, raw, synced_at) "
+                    "VALUES ('c1', '', '{}', '2026-01-01 00:00:00+00')"
+                )
+            )
+        upgrade_to_views = head_revision()
+        config = alembic_config()
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0002")
+        with engine.connect() as conn:
+            assert inspect(conn).get_view_names() == []
+            indexes = {ix["name"] for ix in inspect(conn).get_indexes("messages")}
+            assert "ix_messages_synced_at" not in indexes
+            assert conn.scalar(text("SELECT count(*) FROM conversations")) == 1
+        assert upgrade(engine) == upgrade_to_views
+        with engine.connect() as conn:
+            assert conn.scalar(text("SELECT conversation_id FROM conversation_facts")) == "c1"
+    finally:
+        engine.dispose()

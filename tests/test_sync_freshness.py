@@ -321,7 +321,7 @@ async def test_a_slow_attention_answer_never_reopens_an_item_resolved_meanwhile(
     import asyncio
 
     from syncd.api import Priority
-    from syncd.sync.conversations import fetch_details, write_fetched
+    from syncd.sync.conversations import fetch_by_id, write_fetched
 
     with SimServer(simulator(conversations=30)) as server:
         sim = server.simulator
@@ -335,9 +335,7 @@ async def test_a_slow_attention_answer_never_reopens_an_item_resolved_meanwhile(
             assert await hold.wait_rendered(within_s=30), "the open list was rendered"
             sim.resolve_attention_item(item)
             # A detail read of the conversation sees the resolution and writes it first.
-            fetched = await fetch_details(
-                ctx, [cid], priority=Priority.DETAIL, with_attachments=False
-            )
+            fetched = await fetch_by_id(ctx, [cid], priority=Priority.DETAIL, list_rows_too=False)
             options = ctx.plan_options()
             await ctx.write(lambda conn: write_fetched(conn, fetched, options=options))
             hold.release()

@@ -2,9 +2,11 @@
 events that the difference between the mirror before and the truth after calls for.
 
 Random sequences of simulator mutations are interleaved with sync passes, in both list orders,
-on SQLite and PostgreSQL. A step whose changes only a reconcile can see (a change inside a
-conversation that stays terminal, or its deletion) is followed by ``sync --full``; every other
-step by a plain sync (hot, attention and status-count passes).
+on SQLite and PostgreSQL. A step whose changes no list walk shows within one pass (a change
+inside a conversation that stays terminal, its deletion, a take-over undone in the same step,
+an attachment that settled) is followed by ``sync --deep``; every other step by a plain sync.
+What the refresh stream and the attachment backoff catch over time is the subject of
+``test_sync_property_refresh.py``.
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ from property_support import (
     assert_mirror_equals_truth,
     expected_events,
     mirror,
+    property_settings,
+    property_simulator,
     read_events,
     reset,
     truth,
 )
 
 from syncd.config import Settings
-from syncd.sim import SimConfig, SimServer, Simulator
+from syncd.sim import SimServer, Simulator
 from syncd.store.engine import create_engine_for
 from syncd.sync.runner import sync_once
 from syncd.sync.session import open_sync
@@ -64,7 +68,7 @@ mutation = st.one_of(
 
 
 def apply(sim: Simulator, op: tuple[Any, ...], raised: set[str]) -> bool:
-    """Apply one mutation; True when only a reconcile can see it.
+    """Apply one mutation; True when only a deep sync can see it at once.
 
     ``raised``: attention items raised in this step. One raised and resolved between two passes
     was never open for the attention pass to see; only a detail or the whole attention list
@@ -86,6 +90,7 @@ def apply(sim: Simulator, op: tuple[Any, ...], raised: set[str]) -> bool:
                 )
                 if pending:
                     sim.set_attachment_status(pending[op[1] % len(pending)], "ready")
+                    return True  # re-read by its backoff, or a refresh: later
             else:
                 open_items = sim.attention_item_ids(status="open")
                 if open_items:
@@ -112,6 +117,7 @@ def apply(sim: Simulator, op: tuple[Any, ...], raised: set[str]) -> bool:
         sim.take_over(cid)
     elif kind == "release":
         sim.release(cid)
+        return True  # after a take-over in the same step, the list row is as it was
     elif kind == "attachment":
         sim.add_message(
             cid, "inbound", speaker="caller" if conversation.channel_type == "voice" else None
@@ -155,36 +161,23 @@ def test_mirror_tracks_the_simulator_and_events_tell_every_change(
     engine = create_engine_for(db_url)
     try:
         reset(engine)
-        sim = Simulator(
-            SimConfig(
-                seed=seed,
-                workspaces=2,
-                conversations=10,
-                messages_per_conversation=3,
-                order=order,  # type: ignore[arg-type]
-                detail_missing_rate=0.0,
-            )
-        )
+        sim = property_simulator(seed, order)
         with SimServer(sim) as server:
-            config = Settings(
-                api={
-                    "base_url": server.base_url,
-                    "token": "sf_test_v1_property",
-                    "max_requests_per_s": 10_000,
-                    "max_attempts": 2,
-                },
-                database={"url": db_url},
-                sync={"workspaces": sim.workspace_ids() if configured else []},
-                privacy=PRIVATE_SETTINGS if private else {},
+            workspaces = sim.workspace_ids() if configured else []
+            config = property_settings(
+                server.base_url,
+                db_url,
+                workspaces=workspaces,
+                privacy=PRIVATE_SETTINGS if private else None,
             )
             last_seq = 0
             for index, step in enumerate([[], *steps]):
-                needs_full = False
+                needs_deep = False
                 raised: set[str] = set()
                 for op in step:
-                    needs_full |= apply(sim, op, raised)
+                    needs_deep |= apply(sim, op, raised)
                 before = mirror(engine)
-                results = asyncio.run(_sync(config, full=needs_full))
+                results = asyncio.run(_sync(config, deep=needs_deep))
                 assert all(r.ok for r in results), [r.error for r in results if not r.ok]
                 assert_mirror_equals_truth(engine, sim, privacy)
                 events = read_events(engine, last_seq)
@@ -210,6 +203,6 @@ def test_mirror_tracks_the_simulator_and_events_tell_every_change(
         engine.dispose()
 
 
-async def _sync(config: Settings, *, full: bool) -> list[Any]:
+async def _sync(config: Settings, *, deep: bool) -> list[Any]:
     async with open_sync(config) as ctx:
-        return await sync_once(ctx, full=full)
+        return await sync_once(ctx, deep=deep)

@@ -29,13 +29,15 @@ from property_support import (
     assert_mirror_equals_truth,
     expected_events,
     mirror,
+    property_settings,
+    property_simulator,
     read_events,
     reset,
 )
 from sync_support import StepClock
 
 from syncd.config import Settings
-from syncd.sim import SimConfig, SimServer, Simulator
+from syncd.sim import SimServer, Simulator
 from syncd.store.engine import create_engine_for
 from syncd.sync.runner import sync_once
 from syncd.sync.session import open_sync
@@ -165,31 +167,15 @@ def test_after_the_refresh_window_the_mirror_equals_the_simulator_and_events_tel
     clock = StepClock()
     try:
         reset(engine)
-        sim = Simulator(
-            SimConfig(
-                seed=seed,
-                workspaces=2,
-                conversations=10,
-                messages_per_conversation=3,
-                order=order,  # type: ignore[arg-type]
-                detail_missing_rate=0.0,
-            )
-        )
+        sim = property_simulator(seed, order)
         with SimServer(sim) as server:
-            config = Settings(
-                api={
-                    "base_url": server.base_url,
-                    "token": "sf_test_v1_property",
-                    "max_requests_per_s": 10_000,
-                    "max_attempts": 2,
-                },
-                database={"url": db_url},
-                sync={
-                    "poll_interval_s": POLL_S,
-                    "refresh_interval_s": REFRESH_S,
-                    "refresh_recent_days": 100_000,  # every conversation is recent
-                },
-                privacy=PRIVATE_SETTINGS if private else {},
+            config = property_settings(
+                server.base_url,
+                db_url,
+                poll_interval_s=POLL_S,
+                refresh_interval_s=REFRESH_S,
+                refresh_recent_days=100_000,  # every conversation is recent
+                privacy=PRIVATE_SETTINGS if private else None,
             )
             asyncio.run(_sync(config, clock))  # the backfill
             last_seq = max([e["seq"] for e in read_events(engine, 0)], default=0)

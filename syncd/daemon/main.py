@@ -95,7 +95,9 @@ class Daemon:
         """Run one configuration until stop (False) or a valid reload (True)."""
         options = {**self.metrics.client_hooks(), **self.client_options}
         progress = BackfillProgress()
-        async with open_sync(settings, client_options=options, on_progress=progress.update) as ctx:
+        async with open_sync(
+            settings, client_options=options, on_progress=progress.update, scheduled=True
+        ) as ctx:
             leases = Leases(ctx.engine)
             leases.start()
             service = Service(ctx, metrics=self.metrics, notifier=self.notifier, leases=leases)

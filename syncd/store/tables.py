@@ -111,7 +111,8 @@ AutoId = BigInteger().with_variant(Integer(), "sqlite")
 def _mirror_columns() -> list[Column[Any]]:
     return [
         Column("raw", JSON, nullable=False),
-        Column("synced_at", UTCDateTime, nullable=False),
+        # indexed: the incremental cursor of warehouse loaders (docs/schema.md)
+        Column("synced_at", UTCDateTime, nullable=False, index=True),
     ]
 
 
@@ -235,7 +236,8 @@ conversation_status_history = Table(
     "conversation_status_history",
     metadata,
     Column("conversation_id", Text, primary_key=True),
-    Column("observed_at", UTCDateTime, primary_key=True),
+    # indexed on its own: the incremental cursor of this append-only table
+    Column("observed_at", UTCDateTime, primary_key=True, index=True),
     Column("workspace_id", Text, index=True),
     Column("from_status", Text),
     Column("to_status", Text, nullable=False),
@@ -245,7 +247,8 @@ status_count_snapshots = Table(
     "status_count_snapshots",
     metadata,
     Column("workspace_id", Text, primary_key=True),
-    Column("taken_at", UTCDateTime, primary_key=True),
+    # indexed on its own: the incremental cursor of this append-only table
+    Column("taken_at", UTCDateTime, primary_key=True, index=True),
     Column("status", Text, primary_key=True),
     Column("count", BigInteger, nullable=False),
 )

@@ -45,6 +45,8 @@ class SyncContext:
     clock: Clock = utc_now
     on_written: Callable[[Written], None] = _ignore_written
     on_progress: Callable[[str, int], None] = _ignore_progress
+    scheduled: bool = False
+    """The daemon runs every stream on its own interval (``syncd sync`` runs each once)."""
     offloaded_writes: int = 0
     """Writing transactions committed by write worker processes (syncd/sync/offload.py)."""
     offloaded_write_cpu_s: float = 0.0

@@ -242,16 +242,18 @@ async def observe_by_id(
     *,
     priority: Priority,
     with_attachments: bool = False,
+    list_row_too: bool = True,
 ) -> ConversationObservation | Gone:
     """Look at a conversation no list showed: its contact's list row first, then the detail.
 
     The list row is read before the detail, so the detail is never older than the fingerprint
-    stored with it.
+    stored with it. Without ``list_row_too`` (the refresh) only the detail is read, and the
+    list-only fields keep their stored values.
     """
     list_row = None
     data = stored.data if stored is not None else {}
     contact_id = data.get("contactId")
-    if isinstance(contact_id, str) and contact_id:
+    if list_row_too and isinstance(contact_id, str) and contact_id:
         try:
             async for page in ctx.client.iter_conversation_pages(
                 contact_id=contact_id, workspace_id=data.get("workspaceId"), priority=priority
@@ -275,7 +277,12 @@ async def observe_by_id(
 
 
 async def fetch_by_id(
-    ctx: SyncContext, ids: Iterable[str], *, priority: Priority, with_attachments: bool = False
+    ctx: SyncContext,
+    ids: Iterable[str],
+    *,
+    priority: Priority,
+    with_attachments: bool = False,
+    list_rows_too: bool = True,
 ) -> Fetched:
     """``observe_by_id`` for several conversations, concurrently."""
     wanted = sorted(set(ids))
@@ -285,33 +292,12 @@ async def fetch_by_id(
     stored = await ctx.read(lambda conn: load_stored(conn, wanted))
     results = await gather_all(
         observe_by_id(
-            ctx, cid, stored.get(cid), priority=priority, with_attachments=with_attachments
-        )
-        for cid in wanted
-    )
-    fetched.results.extend(results)
-    fetched.details = len(wanted)
-    return fetched
-
-
-async def fetch_details(
-    ctx: SyncContext, ids: Iterable[str], *, priority: Priority, with_attachments: bool
-) -> Fetched:
-    """Re-read known conversations' details (and attachments) by id, without their list rows
-    (list-only fields keep their stored values): the refresh stream's reads."""
-    wanted = sorted(set(ids))
-    fetched = Fetched()
-    if not wanted:
-        return fetched
-    stored = await ctx.read(lambda conn: load_stored(conn, wanted))
-    results = await gather_all(
-        observe(
             ctx,
             cid,
             stored.get(cid),
-            list_row=None,
             priority=priority,
             with_attachments=with_attachments,
+            list_row_too=list_rows_too,
         )
         for cid in wanted
     )

@@ -61,7 +61,7 @@ def run_purge(settings: Settings, args: argparse.Namespace, now: datetime) -> Co
                 return erase_email(conn, args.email, privacy, now)
             if cutoff is not None:
                 return erase_deleted_before(conn, cutoff)
-            return rewrite_stored(conn, privacy)
+            return rewrite_stored(conn, privacy, now)
     finally:
         engine.dispose()
 

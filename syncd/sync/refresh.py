@@ -19,7 +19,7 @@ from syncd.api import Priority
 from syncd.store import tables
 from syncd.sync import plan
 from syncd.sync.context import SyncContext
-from syncd.sync.conversations import fetch_details, write_fetched
+from syncd.sync.conversations import fetch_by_id, write_fetched
 from syncd.sync.result import PassResult
 from syncd.sync.state import read_state, record_success, scope_key
 
@@ -100,6 +100,11 @@ async def refresh_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult
     )
     last = state.last_success_at
     elapsed = (now - last).total_seconds() if last is not None else 0.0
+    if ctx.scheduled:
+        # A pass that ran late (starved behind a backfill at the lowest priority) does not
+        # make the next one catch up in a burst: at most two passes' share at once; the
+        # oldest-first order brings the stragglers back within the interval.
+        elapsed = min(elapsed, 2 * sync.poll_interval_s)
     credit = float((state.state or {}).get("credit", 0.0))
     take, credit = plan.refresh_share(age.recent, elapsed, sync.refresh_interval_s, credit)
     ids: list[str] = []
@@ -109,7 +114,9 @@ async def refresh_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult
         )
     if ids:
         options = await ctx.live_options(scope)
-        fetched = await fetch_details(ctx, ids, priority=Priority.REFRESH, with_attachments=True)
+        fetched = await fetch_by_id(
+            ctx, ids, priority=Priority.REFRESH, with_attachments=True, list_rows_too=False
+        )
         written = await ctx.write(lambda conn: write_fetched(conn, fetched, options=options))
         result.events += written.events
         result.details_fetched += fetched.details

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, select, update
@@ -43,8 +44,12 @@ _FIELDS = {
 }
 
 
-def rewrite_stored(conn: Connection, privacy: Privacy) -> Counter[str]:
-    """Apply ``privacy`` to every stored row and event; rows changed, per table."""
+def rewrite_stored(conn: Connection, privacy: Privacy, now: datetime) -> Counter[str]:
+    """Apply ``privacy`` to every stored row and event; rows changed, per table.
+
+    A rewritten row's ``synced_at`` moves to ``now`` (an incremental copy of the mirror then
+    picks up the reduced values).
+    """
     changed: Counter[str] = Counter()
     if not privacy.active:
         return changed
@@ -66,6 +71,7 @@ def rewrite_stored(conn: Connection, privacy: Privacy) -> Counter[str]:
                     continue
                 values: dict[str, Any] = {name: new.get(_FIELDS[name]) for name in columns}
                 values["raw"] = new
+                values["synced_at"] = now
                 conn.execute(update(table).where(table.c.id == row.id).values(**values))
                 changed[table.name] += 1
     changed["events"] = _rewrite_events(conn, privacy)

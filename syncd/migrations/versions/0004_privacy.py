@@ -1,10 +1,10 @@
 """Privacy: the suppression list of erased contacts.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-06 08:00:00
 
-(Written on a branch beside another "0003"; the chain is fixed when both are merged.)
+(Written on a branch as a child of 0002; re-chained onto 0003 when main brought it in.)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0002"
+down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
