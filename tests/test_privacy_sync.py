@@ -179,6 +179,14 @@ async def test_purge_by_contact_removes_every_row_naming_it_and_syncs_keep_it_ou
             == len(sim.conversation_ids()) - len(mine) - 1
         ), "the rest is mirrored, none of it deleted"
 
+        # Deleted in oHallo too (as operators are told to): a complete walk that no longer
+        # shows it stops counting it, so the status counts agree again.
+        sim.delete_conversation(mine[0])
+        await sync(ctx, full=True)
+        results = await sync(ctx, full=True)
+        assert all(not r.drift for r in results)
+        assert count_rows(engine, "conversations", id=mine[0]) == 0
+
 
 async def test_deleted_conversations_are_purged_only_once_old_enough(
     server: SimServer, db_url: str, engine: Engine

@@ -330,6 +330,8 @@ privacy_suppressions = Table(
     # still include it, so the API's counts do not look like a drift
     Column("workspace_id", Text),
     Column("status", Text),
+    # when a complete list walk last showed it (one that no longer does stops counting it)
+    Column("listed_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
 )
 

@@ -322,7 +322,7 @@ def write_fetched(
     """
     suppressed = load_suppressed(conn)
     if suppressed or fetched.suppressed:
-        fetched = _without_suppressed(conn, fetched, suppressed, options)
+        fetched = _without_suppressed(conn, fetched, suppressed, options, listed_at)
     stored = load_stored(conn, fetched.ids())
     item_ids = [
         str(item["id"])
@@ -365,7 +365,11 @@ def write_fetched(
 
 
 def _without_suppressed(
-    conn: Connection, fetched: Fetched, suppressed: Suppressed, options: PlanOptions
+    conn: Connection,
+    fetched: Fetched,
+    suppressed: Suppressed,
+    options: PlanOptions,
+    listed_at: datetime | None,
 ) -> Fetched:
     """``fetched`` less what the suppression list covers; newly found ones are listed."""
     kept = Fetched(details=fetched.details)
@@ -391,5 +395,5 @@ def _without_suppressed(
         erase_conversations(conn, found)
         suppress(conn, CONVERSATION, found, utc_now(), statuses=found)
         log.info("suppressed_conversations_found", count=len(found))
-    note_statuses(conn, seen)
+    note_statuses(conn, seen, listed_at)
     return kept

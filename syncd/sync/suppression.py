@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, or_, select, update
 
 from syncd.store import tables
 from syncd.store.upsert import upsert_rows
@@ -55,14 +55,39 @@ def suppress(
     return upsert_rows(conn, _s, rows, guard=None)
 
 
-def note_statuses(conn: Connection, seen: Mapping[str, tuple[str | None, str | None]]) -> None:
-    """Keep the last listed workspace and status of suppressed conversations (for the counts)."""
+def note_statuses(
+    conn: Connection,
+    seen: Mapping[str, tuple[str | None, str | None]],
+    listed_at: datetime | None = None,
+) -> None:
+    """Keep the last listed workspace and status of suppressed conversations (for the counts);
+    ``listed_at``: the time of the complete list walk that showed them."""
     for conversation_id, (workspace, status) in sorted(seen.items()):
+        values: dict[str, Any] = {"workspace_id": workspace, "status": status}
+        if listed_at is not None:
+            values["listed_at"] = listed_at
         conn.execute(
             update(_s)
             .where(_s.c.kind == CONVERSATION, _s.c.value == conversation_id)
-            .values(workspace_id=workspace, status=status)
+            .values(**values)
         )
+
+
+def forget_unlisted(conn: Connection, workspace_id: str | None, started: datetime) -> int:
+    """After a complete walk: suppressed conversations it did not show stop being counted
+    (deleted in oHallo, most likely; a later listing counts them again)."""
+    query = (
+        update(_s)
+        .where(
+            _s.c.kind == CONVERSATION,
+            _s.c.status.is_not(None),
+            or_(_s.c.listed_at.is_(None), _s.c.listed_at < started),
+        )
+        .values(status=None)
+    )
+    if workspace_id is not None:
+        query = query.where(_s.c.workspace_id == workspace_id)
+    return conn.execute(query).rowcount or 0
 
 
 def suppressed_counts(conn: Connection, workspace_id: str) -> dict[str, int]:

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Text(), nullable=False),
         sa.Column("workspace_id", sa.Text(), nullable=True),
         sa.Column("status", sa.Text(), nullable=True),
+        sa.Column("listed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("kind", "value", name=op.f("pk_privacy_suppressions")),
     )
