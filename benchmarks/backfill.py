@@ -314,7 +314,7 @@ def simulator(conversations: int, messages: int, latency_ms: float, seed: int) -
     """``syncd sim serve`` in its own process on a free loopback port."""
     argv = [sys.executable, "-m", "syncd.cli", "sim", "serve", "--port", "0", "--seed", str(seed),
             "--conversations", str(conversations), "--messages", str(messages),
-            "--latency-ms", str(latency_ms)]  # fmt: skip
+            "--latency-ms", str(latency_ms), "--activity-per-s", "0"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
     env["SYNCD_LOGGING__LEVEL"] = "warning"
     process = subprocess.Popen(

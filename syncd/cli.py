@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from syncd import __version__
+from syncd.actions import add_parsers as add_api_parsers
+from syncd.config import CONFIG_ENV_VAR, resolve_config_path
 from syncd.errors import ConfigError, SyncdError
 from syncd.logging import configure_logging
+from syncd.sim.serve import add_serve_arguments
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -22,12 +26,13 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
+CONFIG_HELP = "TOML config file (default: $SYNCD_CONFIG, else ./syncd.toml, else defaults)"
+
+
 def _add_config(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a command's own -c overrides `syncd -c FILE COMMAND`, its absence does not.
     parser.add_argument(
-        "-c",
-        "--config",
-        metavar="FILE",
-        help="TOML config file (default: $SYNCD_CONFIG, else ./syncd.toml, else defaults)",
+        "-c", "--config", metavar="FILE", default=argparse.SUPPRESS, help=CONFIG_HELP
     )
 
 
@@ -43,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keeps a local SQL mirror of an oHallo account and emits change events.",
     )
     parser.add_argument("--version", action="version", version=f"syncd {__version__}")
+    parser.add_argument("-c", "--config", metavar="FILE", default=None, help=CONFIG_HELP)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = commands.add_parser("run", help="run the daemon until SIGTERM/SIGINT")
@@ -78,16 +84,36 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="sync freshness, errors and outbox state")
     _add_config(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when a stream is failing or stale or a sink is failing, stuck, disabled "
+        "or has dead letters (0 when healthy); reads only",
+    )
     _handler(status, "syncd.status:status_command")
 
     events = commands.add_parser("events", help="stored events and their delivery")
     event_commands = events.add_subparsers(dest="events_command", metavar="ACTION", required=True)
     listing = event_commands.add_parser("list", help="list stored events")
     _add_config(listing)
-    listing.add_argument("--sink", metavar="NAME")
-    listing.add_argument("--status", choices=["pending", "delivered", "dead", "skipped"])
-    listing.add_argument("--limit", type=int, default=100)
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--sink", metavar="NAME", help="only this sink's delivery state")
+    listing.add_argument(
+        "--status",
+        choices=["pending", "delivered", "dead", "skipped"],
+        help="only events in this state at a listed sink",
+    )
+    listing.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        metavar="TYPE",
+        help="only this event type; a pattern as in a sink's `events` (repeatable)",
+    )
+    listing.add_argument("--since", metavar="TIME", help="only events since an ISO-8601 time")
+    listing.add_argument(
+        "--limit", type=int, default=100, help="the newest N events (default: %(default)s)"
+    )
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
     _handler(listing, "syncd.events.commands:list_command")
     replay = event_commands.add_parser("replay", help="deliver stored events again")
     _add_config(replay)
@@ -114,26 +140,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = commands.add_parser("sim", help="the oHallo API simulator")
     sim_commands = sim.add_subparsers(dest="sim_command", metavar="ACTION", required=True)
-    serve = sim_commands.add_parser("serve", help="serve the simulator on loopback")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--seed", type=int, default=1)
-    serve.add_argument("--workspaces", type=int, default=2)
-    serve.add_argument("--conversations", type=int, default=200)
-    serve.add_argument("--messages", type=int, default=6, help="messages per conversation (mean)")
-    serve.add_argument("--activity-per-s", type=float, default=0.0)
-    serve.add_argument("--latency-ms", type=float, default=0.0)
-    serve.add_argument("--fail-rate", type=float, default=0.0, help="share of requests → 5xx")
-    serve.add_argument("--rate-limit-rate", type=float, default=0.0, help="share → 429")
-    serve.add_argument("--drop-rate", type=float, default=0.0, help="share of dropped connections")
-    serve.add_argument("--malformed-rate", type=float, default=0.0, help="share of broken rows")
-    serve.add_argument(
-        "--order",
-        choices=["id", "newest"],
-        default="id",
-        help="list order: keyset by id (default) or newest first",
+    serve = sim_commands.add_parser(
+        "serve",
+        help="serve the simulator on loopback",
+        description=(
+            "Serves a simulated oHallo API (any key starting with sf_live_v1_ or sf_test_v1_ "
+            "is accepted) with live activity, to try syncd, your config and your hooks "
+            "without an account. "
+            "Ctrl-C stops it."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    add_serve_arguments(serve)
     _handler(serve, "syncd.sim.serve:serve_command")
+
+    add_api_parsers(commands, _add_config)
 
     demo = commands.add_parser("demo", help="simulator + daemon + SQLite + stdout, no config")
     demo.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
@@ -144,8 +165,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", help="configuration")
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    check = config_commands.add_parser("check", help="validate and print, secrets redacted")
+    check = config_commands.add_parser(
+        "check",
+        help="validate and print, secrets redacted",
+        description=(
+            "Validates the configuration and prints it with secrets masked. Exit 0 valid, "
+            "1 --online request refused, 2 invalid or unusable (no token, a command sink's "
+            "program missing, a file sink's directory not writable, a pattern matching no "
+            "event type)."
+        ),
+    )
     _add_config(check)
+    check.add_argument(
+        "--online", action="store_true", help="also make one authenticated API request"
+    )
     _handler(check, "syncd.config_check:check_command")
 
     return parser
@@ -157,10 +190,19 @@ def _resolve(target: str) -> Handler:
     return handler
 
 
+def _export_config_path(args: argparse.Namespace) -> None:
+    """``-c FILE`` as ``$SYNCD_CONFIG`` (absolute): a SIGHUP reload and the hooks a command sink
+    runs (their ``syncd api ...``) then read the same file, whatever their directory."""
+    path = resolve_config_path(getattr(args, "config", None))
+    if path is not None and getattr(args, "config", None) is not None:
+        os.environ[CONFIG_ENV_VAR] = str(path.resolve())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``syncd`` console script."""
     args = build_parser().parse_args(argv)
     try:
+        _export_config_path(args)
         # Logs go to stderr from the first line on (stdout belongs to output and stdout sinks);
         # commands that load settings configure logging again with their level and secrets.
         configure_logging()

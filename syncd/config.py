@@ -8,7 +8,8 @@ a file's section, the rest of the section stays. Every model forbids unknown key
 the file or in a variable name) is an error naming the key rather than a setting silently ignored.
 Empty variables count as unset. In ``api.token_file`` and a file sink's ``path``, ``~``, ``$VAR``
 and ``${VAR}`` are expanded (``"${CREDENTIALS_DIRECTORY}/token"`` for a systemd credential); an
-unset variable is an error.
+unset variable is an error. A relative SQLite path in the file's ``database.url`` resolves against
+the file's directory (``config_sources.anchor_sqlite_url``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     Field,
@@ -50,11 +50,13 @@ from syncd.config_sinks import (
 )
 from syncd.config_sources import (
     CONFIG_ENV_VAR,
+    anchor_sqlite_url,
     describe_validation_error,
     expand_path,
     key_error,
     read_toml,
     setting_env_vars,
+    sink_names,
 )
 from syncd.errors import ConfigError
 
@@ -378,12 +380,17 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
             else (f"${CONFIG_ENV_VAR}" if os.environ.get(CONFIG_ENV_VAR) else "default location")
         )
         file_data = read_toml(config_path, origin)
+        anchor_sqlite_url(file_data, config_path.resolve().parent)
     env = setting_env_vars(Settings)
     token = _FILE_DATA.set(file_data)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, config_path, env)) from None
+        raise ConfigError(
+            describe_validation_error(
+                exc, config_path, env, model=Settings, sink_names=sink_names(file_data)
+            )
+        ) from None
     except SettingsError:
         # Only reached for shapes setting_env_vars lets through (it checks names and JSON).
         raise ConfigError(
@@ -393,78 +400,10 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
         _FILE_DATA.reset(token)
 
 
-def secret_values(settings: Settings) -> list[str]:
-    """Every secret in the settings, for ``syncd.logging`` to mask wherever it would appear."""
-    found: list[str] = []
-    if settings.api.token is not None:
-        found.append(settings.api.token.get_secret_value())
-    if settings.privacy.hash_key is not None:
-        found.append(settings.privacy.hash_key.get_secret_value())
-    password = _database_password(settings.database.url.get_secret_value())
-    if password:
-        found.append(password)
-    for sink in settings.sinks:
-        if isinstance(sink, WebhookSinkSettings):
-            found.extend(sink.signing_secrets())
-            found.extend(
-                value for name, value in sink.headers.items() if _is_sensitive_header(name)
-            )
-    return found
-
-
-def _is_sensitive_header(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in ("authorization", "cookie", "proxy-authorization") or any(
-        word in lowered for word in ("token", "secret", "key", "auth", "password")
-    )
-
-
-def _database_password(url: str) -> str | None:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).password
-
-
-def redacted_dump(settings: Settings) -> dict[str, Any]:
-    """The effective configuration as plain data, every secret shown as ``***``."""
-    data: dict[str, Any] = _redact(settings.model_dump(mode="python"))
-    data["api"]["base_url"] = _safe_url(settings.api.base_url)
-    data["database"]["url"] = safe_database_url(settings.database.url.get_secret_value())
-    # name and type first: they say which sink the block is.
-    data["sinks"] = [
-        {"name": sink.pop("name"), "type": sink.pop("type"), **sink} for sink in data["sinks"]
-    ]
-    for sink in data["sinks"]:
-        if "url" in sink:
-            sink["url"] = _safe_url(sink["url"])
-        if "headers" in sink:
-            sink["headers"] = {name: "***" for name in sink["headers"]}
-    return data
-
-
-def safe_database_url(url: str) -> str:
-    """The database URL with any password masked, for display."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def _safe_url(url: str) -> str:
-    """A URL with the password of its ``user:password@`` part masked."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
-
-
-def _redact(value: Any) -> Any:
-    if isinstance(value, SecretStr):
-        return "***"
-    if isinstance(value, dict):
-        return {key: _redact(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_redact(item) for item in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
+# At the end: the redaction helpers take a Settings (``from syncd.config import ...`` keeps
+# working for every caller).
+from syncd.config_secrets import (  # noqa: E402
+    redacted_dump,
+    safe_database_url,
+    secret_values,
+)

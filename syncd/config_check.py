@@ -1,33 +1,139 @@
-"""``syncd config check``: validate the configuration and print it with every secret masked."""
+"""``syncd config check``: validate the configuration and print it with every secret masked.
+
+Exit 0: valid and usable. Exit 2 (DESIGN.md §3): invalid, or valid but syncd could not run with
+it: no API key, a command sink whose program does not exist, a file sink whose directory cannot
+be written, an ``events`` pattern that matches no event type. ``--online`` also makes one
+authenticated request (exit 1 when the API refuses it or cannot be reached).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
+import shutil
 import stat
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from syncd.config import Settings, load_settings, redacted_dump, resolve_config_path
+from syncd.config import (
+    CommandSinkSettings,
+    FileSinkSettings,
+    Settings,
+    load_settings,
+    redacted_dump,
+    resolve_config_path,
+    secret_values,
+)
 from syncd.config_sources import setting_env_vars
+from syncd.errors import SyncdError
+from syncd.events.envelope import EVENT_TYPES
+from syncd.events.rules import matches_any_event_type
+from syncd.logging import configure_logging
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _KEY_PREFIXES = ("sf_live_v1_", "sf_test_v1_")
 
 
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_UNUSABLE = 2
+
+
 def check_command(args: argparse.Namespace) -> int:
-    """Load the settings (a ConfigError exits 2 in the CLI), print them redacted, exit 0."""
+    """Load the settings (a ConfigError exits 2 in the CLI), print them redacted, then say
+    what would stop syncd from running with them."""
     path = resolve_config_path(getattr(args, "config", None))
     settings = load_settings(getattr(args, "config", None))
     text = render_report(settings, path, sorted(setting_env_vars(Settings)))
     _print(text)
     for warning in config_warnings(settings, path):
         print(f"syncd: warning: {warning}", file=sys.stderr)
-    return 0
+    problems = usability_problems(settings)
+    for problem in problems:
+        print(f"syncd: error: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_UNUSABLE
+    if getattr(args, "online", False):
+        return online_check(settings)
+    return EXIT_OK
+
+
+def usability_problems(settings: Settings) -> list[str]:
+    """What makes a valid configuration unusable, one line each, naming the key or the sink."""
+    problems: list[str] = []
+    if settings.api.token is None:
+        problems.append(
+            "api.token: not set; `syncd sync` and `syncd run` need it "
+            "(api.token, api.token_file or $SYNCD_API__TOKEN)"
+        )
+    for sink in settings.sinks:
+        where = f"sink {sink.name}"
+        unmatched = [pattern for pattern in sink.events if not matches_any_event_type(pattern)]
+        if unmatched:
+            problems.append(
+                f"{where}: events: {', '.join(repr(p) for p in unmatched)} matches no event "
+                f"type (one of {', '.join(EVENT_TYPES)}; `*` matches any characters)"
+            )
+        if isinstance(sink, CommandSinkSettings):
+            program = sink.argv[0]
+            if _program(program) is None:
+                problems.append(
+                    f"{where}: argv[0]: {program!r} is not an executable program"
+                    + ("" if "/" in program else " on PATH")
+                )
+        elif isinstance(sink, FileSinkSettings):
+            blocked = _unwritable_directory(sink.path)
+            if blocked is not None:
+                problems.append(f"{where}: path: cannot create or write files in {blocked}")
+    return problems
+
+
+def _program(program: str) -> str | None:
+    if "/" in program:
+        path = Path(program)
+        return program if path.is_file() and os.access(path, os.X_OK) else None
+    return shutil.which(program)
+
+
+def _unwritable_directory(path: Path) -> Path | None:
+    """The directory that keeps a file sink from writing ``path`` (None: it can write)."""
+    directory = path.absolute().parent
+    while not directory.exists():  # the sink creates missing directories
+        directory = directory.parent
+    if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
+        return directory
+    if path.exists() and not os.access(path, os.W_OK):
+        return path
+    return None
+
+
+def online_check(settings: Settings) -> int:
+    """One authenticated request; exit 1 (one line) when the API refuses it or is unreachable."""
+    # The one line below says what went wrong; the client's own warning would repeat it.
+    configure_logging("error", settings.logging.format, secret_values(settings))
+    try:
+        asyncio.run(_one_request(settings))
+    except SyncdError as exc:
+        print(f"syncd: online check failed: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(
+        f"# online: {settings.api.base_url} accepted the key (GET /api/conversations)",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+async def _one_request(settings: Settings) -> None:
+    from syncd.api import OhalloClient
+
+    api = settings.api.model_copy(update={"max_attempts": 1})
+    async with OhalloClient.from_settings(api) as client:
+        await client.list_conversations(limit=1)
 
 
 def render_report(settings: Settings, path: Path | None, env_names: list[str]) -> str:
@@ -88,12 +194,7 @@ def config_warnings(settings: Settings, path: Path | None) -> list[str]:
     """What is valid but probably not what the user wants."""
     warnings: list[str] = []
     api = settings.api
-    if api.token is None:
-        warnings.append(
-            "api.token: not set; `syncd sync` and `syncd run` need it "
-            "(api.token, api.token_file or $SYNCD_API__TOKEN)"
-        )
-    elif not api.token.get_secret_value().startswith(_KEY_PREFIXES):
+    if api.token is not None and not api.token.get_secret_value().startswith(_KEY_PREFIXES):
         warnings.append("api.token: does not look like an oHallo key (sf_live_v1_...)")
     if api.token_file is not None and _readable_by_others(api.token_file):
         warnings.append(f"api.token_file: {api.token_file} is readable by other users; chmod 600")

@@ -40,6 +40,9 @@ class _SinkBase(Section):
     backfill: Literal["deliver", "skip"] = "deliver"
     ordered: bool = True
     max_attempts: PositiveInt = 8
+    # Where a sink the database has not seen before starts: "latest" = at the current end of
+    # the outbox (it gets what happens from then on), "earliest" = every event still stored.
+    start: Literal["latest", "earliest"] = "latest"
 
 
 class StdoutSinkSettings(_SinkBase):

@@ -6,13 +6,14 @@ here is careful never to echo a configured value: an error names the key and the
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,24 @@ def read_toml(path: Path, origin: str) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: not valid TOML ({redact_text(str(exc))})") from None
 
 
+def anchor_sqlite_url(data: dict[str, Any], base_dir: Path) -> None:
+    """A relative SQLite path in a config file's ``database.url`` made absolute against the
+    file's directory, so every command run with that file, from any directory, opens the same
+    database (a relative path from ``SYNCD_DATABASE__URL`` stays relative to the working
+    directory)."""
+    database = data.get("database")
+    if not isinstance(database, dict):
+        return
+    url = database.get("url")
+    if not isinstance(url, str) or not url.startswith("sqlite:///"):
+        return
+    path, sep, query = url.removeprefix("sqlite:///").partition("?")
+    if not path or path == ":memory:" or path.startswith("/") or "uri=" in query:
+        return
+    anchored = (base_dir / Path(path).expanduser()).resolve()
+    database["url"] = f"sqlite:///{anchored}{sep}{query}"
+
+
 def setting_env_vars(model: type[BaseModel]) -> dict[str, tuple[str, ...]]:
     """Every ``SYNCD_*`` variable that is set, mapped to the key it sets; unknown ones raise."""
     found: dict[str, tuple[str, ...]] = {}
@@ -144,20 +163,47 @@ def _is_complex(annotation: Any) -> bool:
     return origin in (list, dict, tuple, set, frozenset)
 
 
+def sink_names(file_data: Mapping[str, Any]) -> list[str | None]:
+    """The ``name`` of every ``[[sinks]]`` entry (from ``$SYNCD_SINKS`` when it is set), so an
+    error can say which sink it is about."""
+    entries: Any = file_data.get("sinks")
+    variable = os.environ.get(f"{ENV_PREFIX}SINKS")
+    if variable:
+        try:
+            entries = json.loads(variable)
+        except ValueError:
+            entries = None
+    if not isinstance(entries, list):
+        return []
+    return [
+        entry.get("name")
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str)
+        else None
+        for entry in entries
+    ]
+
+
 def describe_validation_error(
     exc: ValidationError,
     path: Path | None = None,
     env: Mapping[str, tuple[str, ...]] | None = None,
+    *,
+    model: type[BaseModel] | None = None,
+    sink_names: Sequence[str | None] = (),
 ) -> str:
-    """One line: ``section.key: what is wrong`` per problem, joined with ``; ``."""
+    """One line: ``section.key: what is wrong`` per problem, joined with ``; ``. A sink's problem
+    starts with the sink's name; an unknown key suggests the known key it is closest to."""
     lines: list[str] = []
     from_file = False
     for error in exc.errors():
+        raw_loc = tuple(error["loc"])
         loc = _clean_location(error["loc"])
         if error["type"] == KEYED_ERROR:
             key = str(error.get("ctx", {}).get("key", ""))
             loc += tuple(int(p) if p.isdigit() else p for p in key.split("."))
         loc, message = _message(error["type"], str(error["msg"]), loc)
+        if error["type"] == "extra_forbidden" and model is not None:
+            message += _did_you_mean(model, raw_loc)
         if loc and loc[-1] in SECRET_KEYS and isinstance(error.get("input"), str):
             secret = str(error["input"])
             if len(secret) >= 4:
@@ -167,10 +213,59 @@ def describe_validation_error(
         if variable is None:
             from_file = True
         key = _render_location(loc)
+        if len(loc) >= 2 and loc[0] == "sinks" and isinstance(loc[1], int):
+            name = sink_names[loc[1]] if loc[1] < len(sink_names) else None
+            if name:
+                key = f"sink {name}: {key}"
         suffix = f" (from ${variable})" if variable else ""
         lines.append(f"{key}: {message}{suffix}" if key else f"{message}{suffix}")
     where = f" (in {path})" if path is not None and from_file else ""
     return "; ".join(lines) + where
+
+
+def _did_you_mean(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """`` (did you mean `x`?)`` for an unknown key close to a known one of its table."""
+    *parents, unknown = loc
+    current: Any = model
+    for part in parents:
+        if isinstance(part, int):
+            continue
+        if part in SINK_TYPES:  # pydantic's discriminator step: that sink type's model
+            current = _sink_model(part)
+            continue
+        field = current.model_fields.get(part) if _is_model(current) else None
+        if field is None:
+            return ""
+        current = field.annotation
+    if typing.get_origin(current) is list:  # [[sinks]] before its type is known
+        current = typing.get_args(current)[0]
+    candidates: set[str] = set()
+    for option in _models_in(current):
+        candidates.update(option.model_fields)
+    close = difflib.get_close_matches(str(unknown), sorted(candidates), n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if _is_model(annotation):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found.extend(_models_in(arg))
+    return found
+
+
+def _sink_model(kind: str) -> Any:
+    from syncd.config_sinks import SinkSettings  # the models import this module
+
+    for option in _models_in(SinkSettings):
+        if typing.get_args(option.model_fields["type"].annotation) == (kind,):
+            return option
+    return None
 
 
 def _message(kind: str, msg: str, loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], str]:

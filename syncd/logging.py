@@ -232,12 +232,22 @@ def _leading_fields(logger: WrappedLogger, method_name: str, event_dict: EventDi
     return {**first, **event_dict}
 
 
+def _library_event(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """A library's record (APScheduler, aiohttp, ...) in syncd's shape: ``event`` is a stable
+    name, ``<top-level package>_log``, and the library's sentence goes into ``message``."""
+    record = event_dict.get("_record")
+    name = record.name if isinstance(record, logging.LogRecord) else "library"
+    event_dict["message"] = event_dict.pop("event", "")
+    event_dict["event"] = f"{name.split('.')[0] or 'library'}_log"
+    return event_dict
+
+
 def _route_stdlib(number: int, shared: list[Processor], final: list[Processor]) -> None:
     """Other libraries' logging: WARNING and up, through the same processors."""
     handler = _StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
+            foreign_pre_chain=[*shared, _library_event],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
         )
     )

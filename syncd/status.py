@@ -1,10 +1,17 @@
-"""``syncd status``: freshness and errors per stream and workspace; outbox state per sink."""
+"""``syncd status``: freshness and errors per stream and workspace; outbox state per sink.
+
+``--check`` adds a verdict (exit 0 healthy, 1 not): a stream is failing (its last pass failed)
+or stale (no success for 3 of its intervals, ``syncd.freshness``), or a sink is failing, stuck,
+disabled or holds dead letters. It only reads: a missing database is an error (exit 2), never
+created or migrated (``syncd.store.existing``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,21 +20,48 @@ from sqlalchemy import Connection, func, select
 from syncd.clock import Clock, utc_now
 from syncd.config import Settings, load_settings
 from syncd.events.sink_status import sink_status
+from syncd.freshness import stale_after
 from syncd.store import tables
-from syncd.store.engine import create_engine_for
-from syncd.store.migrate import ensure_schema
+from syncd.store.engine import DEFERRED
+from syncd.store.existing import database_label, open_existing
+from syncd.sync.freshness import head_reads, workspace_freshness
+from syncd.sync.state import BACKFILL
 from syncd.sync.suppression import suppression_size
+
+EXIT_OK = 0
+EXIT_UNHEALTHY = 1
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    """The freshness facts of one ``sync_state`` row."""
+
+    workspace: str
+    stream: str
+    last_success_at: datetime | None
+    consecutive_failures: int
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def stream_records(conn: Connection) -> list[StreamRecord]:
+    """Last success and failures of every (scope, stream) in ``sync_state``."""
+    s = tables.sync_state
+    query = select(s.c.workspace_id, s.c.stream, s.c.last_success_at, s.c.consecutive_failures)
+    return [
+        StreamRecord(row[0], row[1], row[2], int(row[3] or 0))
+        for row in conn.execute(query.order_by(s.c.workspace_id, s.c.stream))
+    ]
+
+
 def stream_status(conn: Connection, now: datetime) -> list[dict[str, Any]]:
     """One entry per (scope, stream) of ``sync_state``."""
     s = tables.sync_state
     entries = []
-    for row in conn.execute(select(s).order_by(s.c.workspace_id, s.c.stream)).mappings():
+    query = select(s).where(s.c.stream != BACKFILL).order_by(s.c.workspace_id, s.c.stream)
+    for row in conn.execute(query).mappings():
         last = row["last_success_at"]
         entries.append(
             {
@@ -65,15 +99,23 @@ def privacy_status(conn: Connection) -> dict[str, Any]:
 
 
 def collect_status(settings: Settings, clock: Clock = utc_now) -> dict[str, Any]:
-    """Everything ``syncd status`` shows, as plain data."""
-    engine = create_engine_for(settings.database.url.get_secret_value())
+    """Everything ``syncd status`` shows, as plain data (the database must exist)."""
+    engine = open_existing(settings)
     try:
-        ensure_schema(settings, engine)
-        with engine.connect() as conn:
+        with engine.execution_options(**DEFERRED).connect() as conn, conn.begin():
             c = tables.conversations
             retries = conn.scalar(select(func.count()).where(c.c.detail_error.is_not(None)))
-            return {
-                "streams": stream_status(conn, clock()),
+            now = clock()
+            status = {
+                "database": database_label(settings),
+                "streams": stream_status(conn, now),
+                "freshness": {
+                    "workspaces": [
+                        item.as_json() for item in workspace_freshness(conn, settings, now)
+                    ],
+                    "head_reads": [head.as_json() for head in head_reads(conn)],
+                    "refresh_interval_s": settings.sync.refresh_interval_s,
+                },
                 "detail_retries_pending": int(retries or 0),
                 "outbox": outbox_summary(conn),
                 "sinks": sink_status(conn, settings),
@@ -81,11 +123,46 @@ def collect_status(settings: Settings, clock: Clock = utc_now) -> dict[str, Any]
             }
     finally:
         engine.dispose()
+    status["problems"] = health_problems(settings, status)
+    return status
+
+
+def health_problems(settings: Settings, status: dict[str, Any]) -> list[str]:
+    """Why the install is not healthy (empty when it is), one phrase per problem."""
+    problems: list[str] = []
+    if not status["streams"]:
+        problems.append("no sync has run yet")
+    for entry in status["streams"]:
+        where = f"{entry['stream']} {entry['workspace']}"
+        if entry["last_error"]:
+            problems.append(f"{where}: failing ({entry['last_error']})")
+            continue
+        limit = stale_after(settings, entry["stream"])
+        if limit is None:
+            continue
+        if entry["lag_s"] is None:
+            if not entry["in_progress"]:
+                problems.append(f"{where}: never succeeded")
+        elif entry["lag_s"] > limit and not entry["in_progress"]:
+            problems.append(f"{where}: stale, last success {entry['lag_s']:.0f}s ago")
+    for sink in status["sinks"]:
+        name = f"sink {sink['name']}"
+        if sink.get("disabled"):
+            problems.append(f"{name}: disabled ({sink.get('disabled_reason')})")
+        elif sink.get("stuck"):
+            problems.append(f"{name}: stuck ({sink.get('last_error')})")
+        elif sink.get("failing_since") is not None:
+            problems.append(f"{name}: failing ({sink.get('last_error')})")
+        if sink.get("dead_letters"):
+            problems.append(f"{name}: {sink['dead_letters']} dead letter(s)")
+    return problems
 
 
 def render_text(status: dict[str, Any]) -> str:
     """A plain-text report, one line per stream and per sink."""
-    lines = ["streams:"]
+    lines = [f"database: {status['database']}", "streams:"] if "database" in status else []
+    if not lines:
+        lines.append("streams:")
     if not status["streams"]:
         lines.append("  (no sync has run yet)")
     for entry in status["streams"]:
@@ -99,6 +176,7 @@ def render_text(status: dict[str, Any]) -> str:
         lines.append(
             f"  conversations waiting for a detail retry: {status['detail_retries_pending']}"
         )
+    lines.extend(render_freshness(status.get("freshness")))
     privacy = status["privacy"]
     suppressed = privacy["suppressed"]
     purged = privacy["purged_total"]
@@ -124,8 +202,51 @@ def render_text(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render_freshness(freshness: dict[str, Any] | None) -> list[str]:
+    """The freshness section: per workspace, and the head read per scope."""
+    if not freshness:
+        return []
+    lines = ["freshness:"]
+    bound = freshness.get("refresh_interval_s") or 0
+    for item in freshness["workspaces"]:
+        age = item["oldest_refresh_age_s"]
+        if not bound:
+            refresh = "refresh off"
+        elif item["never_refreshed"]:
+            refresh = f"{item['never_refreshed']} never refreshed"
+        elif age is None:
+            refresh = "nothing to refresh"
+        else:
+            refresh = f"oldest refresh {age:.0f}s ago (bound {bound:.0f}s)"
+        parts = [f"{item['recent_conversations']} recent conversations, {refresh}"]
+        if item["unsettled_attachments"]:
+            parts.append(
+                f"{item['unsettled_attachments']} with unsettled attachments "
+                f"({item['attachments_due']} due)"
+            )
+        parts.append(f"heals: {item['heals_transient']} transient, {item['heals_real']} real")
+        if item["unmended_drift"]:
+            parts.append(f"drift no walk could mend: {item['unmended_drift']}")
+        lines.append(f"  {item['workspace']:<24} " + "; ".join(parts))
+    for head in freshness["head_reads"]:
+        if head["active"]:
+            state = "active (the list is newest-first)"
+        else:
+            state = f"inactive: {head['reason'] or 'not read yet'}"
+        lines.append(f"  {head['scope']:<24} head read {state}")
+    return lines
+
+
+def render_verdict(problems: list[str]) -> str:
+    """The ``--check`` summary: ``OK`` or ``UNHEALTHY`` with one line per problem."""
+    if not problems:
+        return "check: OK"
+    lines = [f"check: UNHEALTHY ({len(problems)} problem(s))"]
+    return "\n".join(lines + [f"  {problem}" for problem in problems])
+
+
 def status_command(args: argparse.Namespace) -> int:
-    """Entry point of ``syncd status``."""
+    """Entry point of ``syncd status [--json] [--check]``."""
     settings = load_settings(args.config)
     status = collect_status(settings)
     if args.json:
@@ -133,4 +254,8 @@ def status_command(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(render_text(status))
-    return 0
+    if not getattr(args, "check", False):
+        return EXIT_OK
+    if not args.json:
+        print(render_verdict(status["problems"]))
+    return EXIT_UNHEALTHY if status["problems"] else EXIT_OK

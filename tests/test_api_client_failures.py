@@ -187,6 +187,27 @@ async def test_a_malformed_row_is_logged_and_the_page_still_returned(
     assert "lastMessageAt" in warnings[0]["error"]
 
 
+async def test_a_malformed_row_without_an_id_is_logged_with_what_finds_it(
+    server: ScriptedApi, client: OhalloClient
+) -> None:
+    preview = "Bonjour, ma commande n'est jamais arrivée et j'attends depuis trois semaines déjà"
+    bad = {
+        "workspaceId": "ws1",
+        "status": "open",
+        "lastMessageAt": "2026-03-15T14:30:00Z",
+        "lastMessagePreview": preview,
+    }
+    server.queue("GET", "/api/conversations", ok({"data": [ROW, ROW | {"id": "c3"}, bad]}))
+    with capture_logs() as logs:
+        page = await client.list_conversations()
+    assert [m.id for m in page.malformed] == [None]
+    (warning,) = [e for e in logs if e["event"] == "row_malformed"]
+    assert warning["path"].endswith("data[2]")
+    assert warning["last_message_at"] == "2026-03-15T14:30:00Z"
+    assert warning["last_message_preview"] == preview[:60]
+    assert (warning["workspace_id"], warning["status"]) == ("ws1", "open")
+
+
 # -- transport failures (httpx mock transport: the failure happens before any server) ------------
 
 

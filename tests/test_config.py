@@ -123,7 +123,8 @@ def test_example_config_is_valid_and_so_is_every_commented_sink_example(tmp_path
 
 
 def test_example_config_passes_config_check() -> None:
-    result = run_syncd("config", "check", "-c", str(EXAMPLE))
+    # With a key: without one, syncd could not run, and config check says so (exit 2).
+    result = run_syncd("config", "check", "-c", str(EXAMPLE), env={"SYNCD_API__TOKEN": TOKEN})
     assert result.returncode == 0, result.stderr
     assert f"# config file: {EXAMPLE}" in result.stdout
     assert "Traceback" not in result.stderr
@@ -383,11 +384,12 @@ def test_config_check_masks_token_webhook_secrets_and_database_password(tmp_path
     assert shown["sinks"][0]["url"] == "https://user:***@hooks.example/in"
 
 
-def test_config_check_without_a_file_says_so_and_warns_about_the_token() -> None:
+def test_config_check_without_a_file_says_so_and_fails_without_a_token() -> None:
+    # DESIGN.md §3: exit 2 when it could not run, and without a key syncd cannot.
     result = run_syncd("config", "check")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 2, result.stderr
     assert result.stdout.startswith("# no config file; defaults and environment only")
-    assert "warning: api.token: not set" in result.stderr
+    assert "error: api.token: not set" in result.stderr
     tomllib.loads(result.stdout)
 
 

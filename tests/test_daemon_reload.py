@@ -21,7 +21,9 @@ def test_sighup_applies_a_valid_config_and_refuses_a_broken_one(
     tmp_path: Path, processes: Processes
 ) -> None:
     db_url = f"sqlite:///{tmp_path / 'mirror.db'}"
-    _, base_url = processes.sim_serve("--seed", "3", "--conversations", "20", "--messages", "2")
+    _, base_url = processes.sim_serve(
+        "--seed", "3", "--conversations", "20", "--messages", "2", "--activity-per-s", "0"
+    )
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
     config = write_config(
         tmp_path / "syncd.toml", base_url=base_url, db_url=db_url, sink_path=first
@@ -43,7 +45,8 @@ def test_sighup_applies_a_valid_config_and_refuses_a_broken_one(
     # A valid file with a second sink: applied without a restart; the new sink catches up.
     write_config(tmp_path / "syncd.toml", base_url=base_url, db_url=db_url, sink_path=first)
     config.write_text(
-        config.read_text() + f'\n[[sinks]]\nname = "second"\ntype = "file"\npath = "{second}"\n',
+        config.read_text()
+        + f'\n[[sinks]]\nname = "second"\ntype = "file"\npath = "{second}"\nstart = "earliest"\n',
         encoding="utf-8",
     )
     daemon.signal(signal.SIGHUP)

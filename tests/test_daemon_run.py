@@ -401,6 +401,9 @@ def test_demo_runs_for_its_duration_prints_events_and_a_summary(tmp_path: Path) 
     for title in ("Rows mirrored", "Events stored", "API requests"):
         assert title in done.stderr
     assert "Traceback" not in done.stderr
+    # No JSON log line (a status-count drift warning, say) among the readable output.
+    assert not [line for line in done.stdout.splitlines() + done.stderr.splitlines()
+                if line.startswith("{")]  # fmt: skip
     database = tmp_path / "syncd-demo.db"
     assert database.exists()
     assert oct(database.stat().st_mode & 0o777) == oct(0o600)

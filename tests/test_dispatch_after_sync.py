@@ -16,6 +16,10 @@ from syncd.events.delivery import deliver_after_sync
 
 
 def context(engine: Engine, **settings: Any) -> Any:
+    # These tests store events before the sinks are first seen (a real `syncd sync` registers
+    # its sinks before the first pass): they start at the first event, not at the end.
+    for sink in settings.get("sinks", []):
+        sink.setdefault("start", "earliest")
     return SimpleNamespace(engine=engine, settings=load_settings(None, **settings))
 
 

@@ -34,6 +34,8 @@ def write_config(tmp_path: Path, *, ordered: bool = False) -> tuple[Path, Path]:
         "[events]\ndrain_timeout_s = 0\n\n"
         f'[[sinks]]\nname = "out"\ntype = "file"\npath = "{out}"\n'
         f"ordered = {'true' if ordered else 'false'}\nmax_attempts = 2\n"
+        # The tests store events before the sink is first seen: it must see those too.
+        'start = "earliest"\n'
     )
     return config, out
 

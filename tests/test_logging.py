@@ -137,9 +137,12 @@ def test_library_logging_shows_warnings_only_through_the_same_renderer(
     logging.getLogger("apscheduler.scheduler").info("Added job")
     logging.getLogger("alembic.runtime.migration").warning("slow migration %s", "0001")
     (line,) = json_lines(capsys.readouterr().err)
-    assert line["event"] == "slow migration 0001"
+    # A stable event name per library (searchable, like syncd's own), its sentence in `message`.
+    assert line["event"] == "alembic_log"
+    assert line["message"] == "slow migration 0001"
     assert line["logger"] == "alembic.runtime.migration"
     assert line["level"] == "warning"
+    assert list(line)[:4] == ["timestamp", "level", "logger", "event"]
 
 
 @pytest.mark.usefixtures("logging_state")

@@ -5,19 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sink_support import outbox_event
-from structlog.testing import capture_logs
 
 from syncd.config import load_settings, secret_values
 from syncd.daemon.metrics import Metrics
 from syncd.errors import ConfigError
-from syncd.events.sinks import RetryableDelivery
-from syncd.events.sinks.command import FAILURE_LINES, CommandSink
 from syncd.sync.observe import (
     ConversationObservation,
     PlanOptions,
@@ -171,27 +166,6 @@ def test_the_key_comes_from_a_file_and_is_masked_like_every_secret(tmp_path: Pat
     assert "file-key-123" in secret_values(settings)
     with pytest.raises(ConfigError, match=r"privacy\.hash_key_file"):
         load_settings(privacy={"hash_key_file": str(tmp_path / "missing")})
-
-
-async def test_a_hooks_output_is_logged_at_debug_and_only_its_first_lines_when_it_fails(
-    tmp_path: Path,
-) -> None:
-    lines = "".join(f"customer line {n}\n" for n in range(20))
-    talk = tmp_path / "talk.py"
-    talk.write_text(
-        f"import sys\nsys.stdin.read()\nsys.stdout.write({lines!r})\nsys.exit(int(sys.argv[1]))\n",
-        encoding="utf-8",
-    )
-    event = outbox_event(1, "message.received", "m1", {"id": "m1"})
-    with capture_logs() as logs:
-        await CommandSink("ok", [sys.executable, str(talk), "0"]).deliver([event])
-        with pytest.raises(RetryableDelivery):
-            await CommandSink("bad", [sys.executable, str(talk), "3"]).deliver([event])
-    ok, bad = [entry for entry in logs if entry["event"] == "command_output"]
-    assert ok["log_level"] == "debug"
-    assert bad["log_level"] == "warning"
-    assert bad["stdout"].splitlines()[:FAILURE_LINES] == [f"customer line {n}" for n in range(5)]
-    assert "customer line 19" not in bad["stdout"]
 
 
 def test_the_purge_metric_counts_rows_per_table() -> None:

@@ -120,8 +120,20 @@ def free_port() -> int:
 def sim_serve(tmp_path: Path) -> Iterator[str]:
     """``syncd sim serve --conversations 2000`` in a subprocess; yields its base URL."""
     port = free_port()
+    still = ["--activity-per-s", "0"]  # the counts are compared exactly
     process = subprocess.Popen(
-        [*SYNCD, "sim", "serve", "--conversations", "2000", "--seed", "6", "--port", str(port)],
+        [
+            *SYNCD,
+            "sim",
+            "serve",
+            "--conversations",
+            "2000",
+            "--seed",
+            "6",
+            "--port",
+            str(port),
+            *still,
+        ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

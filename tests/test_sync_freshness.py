@@ -385,3 +385,42 @@ async def test_the_idle_cost_with_refresh_and_unsettled_attachments_stays_within
     formula = sum(idle.values()) * passes + 2 * recent + 4 * int(unsettled or 0)
     assert sum(used.values()) <= formula, (used, formula)
     assert used["get_conversation"] == recent, "each recent conversation refreshed once"
+
+
+def test_syncd_status_shows_the_freshness_of_every_workspace(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """Refresh age, head read, the backoff queue of unsettled attachments and the heals."""
+    import json
+
+    from sync_support import run_syncd, syncd_env
+
+    sim = Simulator(SimConfig(seed=21, conversations=40, messages_per_conversation=2))
+    with SimServer(sim) as server:
+        env = syncd_env(db_url, server.base_url)
+        assert run_syncd(["sync"], env, tmp_path).returncode == 0
+        shown = run_syncd(["status", "--json"], env, tmp_path)
+        text = run_syncd(["status"], env, tmp_path)
+    assert shown.returncode == 0 and text.returncode == 0, shown.stderr + text.stderr
+    freshness = json.loads(shown.stdout)["freshness"]
+    by_workspace = {item["workspace"]: item for item in freshness["workspaces"]}
+    assert set(by_workspace) == set(sim.workspace_ids())
+    for workspace, item in by_workspace.items():
+        open_ones = [
+            c
+            for s in ("open", "in_progress", "awaiting_contact")
+            for c in conversations_in(sim, s, workspace)
+        ]
+        assert item["recent_conversations"] == len(open_ones)
+        assert item["never_refreshed"] == 0 and item["oldest_refresh_age_s"] is not None
+        assert (item["heals_transient"], item["heals_real"]) == (0, 0)
+    unsettled = {
+        a.conversation_id
+        for a in sim.world.attachments.values()
+        if a.status in ("pending", "processing")
+    }
+    assert sum(item["unsettled_attachments"] for item in by_workspace.values()) == len(unsettled)
+    (head,) = freshness["head_reads"]
+    assert head["scope"] == "*" and head["active"] is False  # keyset by id
+    assert "freshness:" in text.stdout and "head read inactive" in text.stdout
+    assert "oldest refresh" in text.stdout

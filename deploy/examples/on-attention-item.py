@@ -11,17 +11,24 @@ syncd runs this once per event with the event JSON on stdin. Configure it like t
     backfill = "skip"          # don't announce the items that existed before syncd started
     timeout_s = 30
 
-What it does: prints one line per new attention item to stdout (syncd logs it), and when
-``ATTENTION_CHAT_WEBHOOK`` is set, posts ``{"text": ...}`` there (Slack, Mattermost and Teams
-incoming webhooks accept that shape). Delivery is at least once, so the script remembers the
-event ids it has handled in ``ATTENTION_STATE_FILE`` (default ``~/.cache/syncd-attention-seen``)
-and skips a re-sent one. Exit 0 means "handled"; any other exit makes syncd retry later.
+What it does: prints one line per new attention item to stdout (syncd logs it at debug), and
+when ``ATTENTION_CHAT_WEBHOOK`` is set, posts ``{"text": ...}`` there (Slack, Mattermost and
+Teams incoming webhooks accept that shape). With ``ATTENTION_RESOLVE=1`` it then resolves the
+item in oHallo with ``syncd api resolve-attention-item`` (the hook needs no key of its own:
+syncd passes its config file as ``SYNCD_CONFIG``, and ``syncd api`` reads the key from there;
+``ATTENTION_SYNCD`` names the ``syncd`` program when it is not on PATH, e.g.
+``/opt/syncd/bin/syncd``). Delivery is at least once, so the script remembers the event ids it
+has handled in ``ATTENTION_STATE_FILE`` (default ``~/.cache/syncd-attention-seen``) and skips a
+re-sent one. Exit 0 means "handled"; any other exit makes syncd retry later.
+
+In the container image this script is /usr/local/share/syncd/examples/on-attention-item.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -64,6 +71,20 @@ def main() -> int:
         except OSError as exc:
             print(f"chat webhook failed: {exc}", file=sys.stderr)
             return 1  # syncd retries this event later
+
+    if os.environ.get("ATTENTION_RESOLVE") == "1" and item.get("id"):
+        syncd = os.environ.get("ATTENTION_SYNCD", "syncd")
+        done = subprocess.run(  # argv, never a shell
+            [syncd, "api", "resolve-attention-item", item["id"], "--reason", "reported to chat"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0:
+            # `syncd api` says what went wrong in one line; exit 1 makes syncd retry the event.
+            print(done.stderr.strip() or f"syncd api exited {done.returncode}", file=sys.stderr)
+            return 1
 
     seen_file.parent.mkdir(parents=True, exist_ok=True)
     seen_file.write_text("\n".join([*seen[-SEEN_KEEP:], event["id"]]) + "\n")

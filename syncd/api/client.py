@@ -22,12 +22,12 @@ import structlog
 
 from syncd.api.http import HttpCore, RequestHook, RetryHook, WaitHook, path_segment
 from syncd.api.limiter import ClientClock, Priority, RequestBudget
+from syncd.api.malformed import log_malformed
 from syncd.api.models import (
     AttachmentList,
     AttentionItemList,
     ConversationDetail,
     ConversationPage,
-    MalformedRow,
     MessageList,
     StatusCounts,
 )
@@ -47,13 +47,6 @@ from syncd.errors import ApiError
 log = structlog.get_logger(__name__)
 
 MAX_PAGE_SIZE = 100
-
-
-def _log_malformed(route: str, path: str, rows: tuple[MalformedRow, ...]) -> None:
-    for row in rows:
-        log.warning(
-            "row_malformed", route=route, id=row.id, path=f"{path} {row.path}", error=row.error
-        )
 
 
 class OhalloClient:
@@ -172,7 +165,7 @@ class OhalloClient:
             "GET", path, "list_conversations", priority=priority, params=params
         )
         page = parse_conversation_page(body, cursor, path=path)
-        _log_malformed("list_conversations", path, page.malformed)
+        log_malformed("list_conversations", path, page.malformed)
         return page
 
     async def iter_conversation_pages(
@@ -220,7 +213,7 @@ class OhalloClient:
         path = f"/api/conversations/{path_segment(conversation_id)}"
         body = await self._core.request("GET", path, "get_conversation", priority=priority)
         detail = parse_conversation_detail(body, path=path)
-        _log_malformed("get_conversation", path, detail.malformed)
+        log_malformed("get_conversation", path, detail.malformed)
         return detail
 
     async def get_messages(
@@ -230,7 +223,7 @@ class OhalloClient:
         path = f"/api/conversations/{path_segment(conversation_id)}/messages"
         body = await self._core.request("GET", path, "get_messages", priority=priority)
         result = parse_messages(body, path=path)
-        _log_malformed("get_messages", path, result.malformed)
+        log_malformed("get_messages", path, result.malformed)
         return result
 
     async def get_attachments(
@@ -240,7 +233,7 @@ class OhalloClient:
         path = f"/api/conversations/{path_segment(conversation_id)}/attachments"
         body = await self._core.request("GET", path, "get_attachments", priority=priority)
         result = parse_attachments(body, path=path)
-        _log_malformed("get_attachments", path, result.malformed)
+        log_malformed("get_attachments", path, result.malformed)
         return result
 
     async def list_attention_items(
@@ -258,7 +251,7 @@ class OhalloClient:
             "GET", path, "list_attention_items", priority=priority, params=params
         )
         result = parse_attention_items(body, path=path)
-        _log_malformed("list_attention_items", path, result.malformed)
+        log_malformed("list_attention_items", path, result.malformed)
         return result
 
     async def get_status_counts(
@@ -268,7 +261,7 @@ class OhalloClient:
         path = f"/api/workspaces/{path_segment(workspace_id)}/conversations/status-counts"
         body = await self._core.request("GET", path, "status_counts", priority=priority)
         result = parse_status_counts(body, path=path)
-        _log_malformed("status_counts", path, result.malformed)
+        log_malformed("status_counts", path, result.malformed)
         return result
 
     # -- actions (POST; see the module docstring for why they are rarely retried) --------------
@@ -290,6 +283,12 @@ class OhalloClient:
             text = self._core.redact(error) if isinstance(error, str) else "ok: false"
             raise ApiError(f"POST {path}: {text}", path=path)
         return result
+
+    async def post_action(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """POST an action to ``path`` (``/api/...``) and return the API's decoded answer."""
+        return await self._action(
+            path, path.rstrip("/").rpartition("/")[2], Priority.ATTENTION, body
+        )
 
     def _conversation_path(self, conversation_id: str, action: str) -> str:
         return f"/api/conversations/{path_segment(conversation_id)}/{action}"

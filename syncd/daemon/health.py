@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -10,19 +11,29 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from syncd.errors import ConfigError
+from syncd.errors import ConfigError, SyncdError
 
 log = structlog.get_logger(__name__)
 
 DB_CHECK_TIMEOUT_S = 5.0
 
 
+class ListenError(SyncdError):
+    """The health server's address is taken (exit 1: not a configuration problem)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Readiness:
-    """The verdict of ``/readyz``: ready, or not with the reasons."""
+    """The verdict of ``/readyz``: ready, or not with the reasons.
+
+    ``failing`` tells a daemon that cannot do its work (passes fail, the database is gone) from
+    one that is still starting: ``/readyz`` answers 503 for both, with ``"state": "failing"`` or
+    ``"starting"`` in the body.
+    """
 
     ready: bool
     reasons: tuple[str, ...] = ()
+    failing: bool = False
 
 
 class HealthServer:
@@ -56,9 +67,16 @@ class HealthServer:
         except OSError as exc:
             await self._runner.cleanup()
             self._runner = None
+            if exc.errno == errno.EADDRINUSE:
+                # Not a config error: usually another syncd (or another program) runs there.
+                raise ListenError(
+                    f"cannot listen on {self._host}:{self._port}: the address is in use "
+                    "(another `syncd run` already running? stop it, or set server.listen to "
+                    "a free port)"
+                ) from None
             raise ConfigError(
                 f"server.listen: cannot listen on {self._host}:{self._port} ({exc.strerror}); "
-                "choose a free address"
+                "choose an address of this host"
             ) from None
         server = site._server  # the bound socket tells the port when 0 was asked for
         sockets = getattr(server, "sockets", None) or []
@@ -79,8 +97,13 @@ class HealthServer:
         try:
             verdict = await asyncio.wait_for(self._readiness(), DB_CHECK_TIMEOUT_S * 2)
         except TimeoutError:
-            verdict = Readiness(False, ("readiness check timed out",))
-        body = {"status": "ready" if verdict.ready else "not ready", "reasons": verdict.reasons}
+            verdict = Readiness(False, ("readiness check timed out",), failing=True)
+        body: dict[str, object] = {
+            "status": "ready" if verdict.ready else "not ready",
+            "reasons": verdict.reasons,
+        }
+        if not verdict.ready:
+            body["state"] = "failing" if verdict.failing else "starting"
         return web.json_response(body, status=200 if verdict.ready else 503)
 
     async def _metrics_handler(self, _: web.Request) -> web.Response:

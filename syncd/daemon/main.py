@@ -26,7 +26,10 @@ from syncd.daemon.notify import Notifier
 from syncd.daemon.progress import BackfillProgress
 from syncd.daemon.service import Service
 from syncd.errors import SyncdError
+from syncd.freshness import PER_WORKSPACE, stream_intervals
+from syncd.status import stream_records
 from syncd.sync.session import configure_for, open_sync
+from syncd.sync.state import scope_key
 
 log = structlog.get_logger(__name__)
 
@@ -102,6 +105,7 @@ class Daemon:
             leases.start()
             service = Service(ctx, metrics=self.metrics, notifier=self.notifier, leases=leases)
             try:
+                await self._watch_streams(service)
                 await service.start()
                 self.service = service
                 if self.on_service is not None:
@@ -109,7 +113,11 @@ class Daemon:
                 self.notifier.ready(
                     f"serving {safe_database_url(settings.database.url.get_secret_value())}"
                 )
-                log.info("daemon_started", scopes=[s or "*" for s in service.scopes])
+                log.info(
+                    "daemon_started",
+                    scopes=[s or "*" for s in service.scopes],
+                    database=safe_database_url(settings.database.url.get_secret_value()),
+                )
                 reload = await self._wait_for_signal()
                 if reload is not None:
                     self.settings = reload
@@ -120,6 +128,23 @@ class Daemon:
                 await service.stop(settings.daemon.shutdown_timeout_s)
                 progress.close()
                 leases.close()
+
+    async def _watch_streams(self, service: Service) -> None:
+        """Every stream's series from start-up: what the database knows, else never succeeded."""
+        intervals = stream_intervals(service.settings)
+        self.metrics.set_intervals(intervals)
+        for scope in service.scopes:
+            for stream in intervals:
+                # The whole key's status counts are per workspace, known only once seen.
+                if scope is not None or stream not in PER_WORKSPACE:
+                    self.metrics.expect(scope_key(scope), stream)
+        for record in await service.ctx.read(stream_records):
+            self.metrics.seed(
+                record.workspace,
+                record.stream,
+                last_success=record.last_success_at.timestamp() if record.last_success_at else None,
+                failures=record.consecutive_failures,
+            )
 
     async def _wait_for_signal(self) -> Settings | None:
         """Block until SIGTERM/SIGINT (None) or a SIGHUP with a valid new configuration."""

@@ -30,6 +30,7 @@ from syncd.events.delivery import build_dispatcher
 from syncd.events.dispatcher import Dispatcher
 from syncd.events.sink_status import sink_status
 from syncd.sync.context import SyncContext
+from syncd.sync.freshness import head_reads, workspace_freshness
 from syncd.sync.heal import heal_pass
 from syncd.sync.result import PassResult
 from syncd.sync.runner import reconcile_due, run_pass
@@ -90,6 +91,7 @@ class Service:
         self._active: set[tuple[str, str]] = set()  # (stream, scope) of the running passes
         self._standby: set[str] = set()  # scopes another instance owned at our last try
         self._last_hot: dict[str, float] = {}
+        self._hot_error: dict[str, str] = {}  # scope -> error of its last hot pass, if it failed
         self._started = time.monotonic()
         ctx.on_written = self._on_written
 
@@ -290,6 +292,7 @@ class Service:
         log.debug("pass_started", stream=stream, scope=key, workspace=label)
         started = time.monotonic()
         self._active.add((stream, key))
+        self.metrics.on_pass_started(stream, label or key)
         try:
             result = await run_pass(self.ctx, stream, label or scope, work)
         finally:
@@ -298,6 +301,9 @@ class Service:
         self.metrics.on_pass(result, time.monotonic() - started)
         if result.ok and stream == "hot":
             self._last_hot[key] = time.monotonic()
+            self._hot_error.pop(key, None)
+        elif stream == "hot":
+            self._hot_error[key] = result.error or "failed"
         state = "ok" if result.ok else f"failed: {result.error}"
         self.notifier.status(f"{stream} {result.scope}: {state} at {self.clock():%H:%M:%S}Z")
         return result
@@ -312,12 +318,14 @@ class Service:
     async def readiness(self) -> Readiness:
         """Database reachable, and every owned scope's hot pass fresh (< 3 poll intervals)."""
         reasons: list[str] = []
+        failing = False
         try:
             await asyncio.wait_for(
                 self.ctx.read(lambda conn: conn.execute(text("SELECT 1"))), timeout=5
             )
         except Exception as exc:
             reasons.append(f"database unreachable: {type(exc).__name__}")
+            failing = True
         limit = 3 * self.settings.sync.poll_interval_s
         now = time.monotonic()
         owned = self.leases.held()
@@ -326,16 +334,28 @@ class Service:
             if owned != {"*"} and key not in owned:
                 continue  # another instance serves it
             last = self._last_hot.get(key)
-            if last is None:
+            error = self._hot_error.get(key)
+            cause = f"; failing: {error}" if error else ""
+            if last is None and error:
+                reasons.append(f"{key}: failing: hot pass failed ({error})")
+                failing = True
+            elif last is None:
                 if now - self._started > limit:
                     reasons.append(f"{key}: no successful hot pass since start")
+                    failing = True
                 else:
                     reasons.append(f"{key}: starting (first hot pass not done yet)")
             elif now - last > limit:
-                reasons.append(f"{key}: last successful hot pass {now - last:.0f}s ago")
-        return Readiness(not reasons, tuple(reasons))
+                reasons.append(f"{key}: last successful hot pass {now - last:.0f}s ago{cause}")
+                failing = True
+        return Readiness(not reasons, tuple(reasons), failing=failing)
 
     async def refresh_sink_metrics(self) -> None:
-        """Backlog and dead letters per sink, for ``/metrics``."""
+        """Backlog and dead letters per sink, and the mirror's freshness, for ``/metrics``."""
         sinks = await self.ctx.read(lambda conn: sink_status(conn, self.settings))
         self.metrics.set_sink_state(sinks)
+        now = self.ctx.clock()
+        workspaces, heads = await self.ctx.read(
+            lambda conn: (workspace_freshness(conn, self.settings, now), head_reads(conn))
+        )
+        self.metrics.set_freshness(workspaces, heads)

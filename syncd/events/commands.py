@@ -24,11 +24,13 @@ from syncd.clock import utc_now
 from syncd.config import Settings, SinkSettings, load_settings, secret_values
 from syncd.events import ledger
 from syncd.events.delivery import LABEL, build_dispatcher
+from syncd.events.envelope import EVENT_TYPES
 from syncd.events.listing import list_events
-from syncd.events.rules import SinkRule
+from syncd.events.rules import SinkRule, matches_any_event_type
 from syncd.events.sink_status import describe_delivery, sink_status
 from syncd.logging import configure_logging
 from syncd.store.engine import DEFERRED, create_engine_for
+from syncd.store.existing import database_label, open_existing
 from syncd.store.migrate import ensure_schema
 from syncd.store.tables import events
 
@@ -41,26 +43,40 @@ class _Usage(Exception):
 
 
 def list_command(args: argparse.Namespace) -> int:
-    """``syncd events list [--sink NAME] [--status S] [--limit N] [--json]``."""
+    """``syncd events list [--sink NAME] [--status S] [--type T] [--since TIME] [--limit N]
+    [--json]``; reads only (a missing database is an error, never created)."""
     settings = _settings(args)
+    types: list[str] = list(getattr(args, "types", None) or [])
     try:
         entries = [_sink(settings, args.sink)] if args.sink else list(settings.sinks)
+        since = _parse_time(args.since) if getattr(args, "since", None) else None
+        unknown = [t for t in types if not matches_any_event_type(t)]
+        if unknown:
+            raise _Usage(
+                f"--type {unknown[0]}: matches no event type (known: {', '.join(EVENT_TYPES)})"
+            )
     except _Usage as exc:
         return _usage(str(exc))
     if args.limit < 1:
         return _usage("--limit must be at least 1")
     rules = [SinkRule.from_settings(entry) for entry in entries]
-    engine = _engine(settings)
+    engine = open_existing(settings)
     try:
         with engine.execution_options(**DEFERRED).connect() as conn, conn.begin():
-            listed = list_events(conn, rules, status=args.status, limit=args.limit)
+            listed = list_events(
+                conn, rules, status=args.status, limit=args.limit, types=types, since=since
+            )
     finally:
         engine.dispose()
     if args.json:
+        print(f"syncd: database {database_label(settings)}", file=sys.stderr)
         print(json.dumps([event.to_json() for event in listed], ensure_ascii=False, indent=2))
         return 0
+    print(f"database: {database_label(settings)}")
     if not listed:
         print("no events" + (f" with status {args.status}" if args.status else ""))
+        return 0
+    print(f"{'SEQ':>8}  {'ID':<36}  {'CREATED':<20}  {'TYPE':<36}  SINK=DELIVERY")
     for event in listed:
         states = "  ".join(
             f"{name}={state.status}"
@@ -69,7 +85,8 @@ def list_command(args: argparse.Namespace) -> int:
         )
         flag = " backfill" if event.backfill else ""
         when = event.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        print(f"{event.seq:>8}  {event.id}  {when}  {event.type:<28}{flag}  {states}".rstrip())
+        kind = event.type + flag
+        print(f"{event.seq:>8}  {event.id:<36}  {when:<20}  {kind:<36}  {states}".rstrip())
         for name, state in event.sinks.items():
             if state.last_error and (args.sink or state.status in ("dead", "pending")):
                 print(f"{'':>10}{name}: {state.last_error}")

@@ -110,7 +110,10 @@ class Dispatcher:
 
     async def start(self) -> None:
         """Create the sinks' state rows and start every sink (a failing start is retried later)."""
-        await self._write(ledger.ensure_states, [lane.rule.name for lane in self._lanes])
+        latest = [lane.rule.name for lane in self._lanes if lane.rule.start == "latest"]
+        await self._write(
+            ledger.ensure_states, [lane.rule.name for lane in self._lanes], at_latest=latest
+        )
         for lane in self._lanes:
             try:
                 await lane.sink.start()

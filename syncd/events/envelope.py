@@ -20,6 +20,8 @@ EVENT_TYPES = (
     "conversation.deleted",
     "message.received",
     "message.sent",
+    "message.updated",
+    "message.deleted",
     "attachment.created",
     "attachment.updated",
     "attention_item.created",

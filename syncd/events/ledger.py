@@ -65,13 +65,21 @@ def clip(error: str) -> str:
     return error if len(error) <= ERROR_CHARS else error[: ERROR_CHARS - 1] + "…"
 
 
-def ensure_states(conn: Connection, names: Sequence[str]) -> None:
-    """Create the missing ``sink_state`` rows (position 0: a new sink gets every stored event)."""
+def ensure_states(conn: Connection, names: Sequence[str], *, at_latest: Sequence[str] = ()) -> None:
+    """Create the missing ``sink_state`` rows.
+
+    A new sink starts at position 0 (it gets every stored event), or, when it is in
+    ``at_latest``, at the newest stored event (it gets what is written from now on).
+    """
     if not names:
         return
+    newest = last_seq(conn) if at_latest else 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(sink_state).on_conflict_do_nothing(index_elements=["sink"])
-    conn.execute(statement, [{"sink": name} for name in names])
+    conn.execute(
+        statement,
+        [{"sink": name, "position": newest if name in at_latest else 0} for name in names],
+    )
 
 
 def read_state(conn: Connection, name: str) -> SinkState:

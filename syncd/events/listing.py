@@ -78,16 +78,26 @@ class ListedEvent:
 
 
 def list_events(
-    conn: Connection, rules: Sequence[SinkRule], *, status: Status | None = None, limit: int = 100
+    conn: Connection,
+    rules: Sequence[SinkRule],
+    *,
+    status: Status | None = None,
+    limit: int = 100,
+    types: Sequence[str] = (),
+    since: datetime | None = None,
 ) -> list[ListedEvent]:
-    """The newest ``limit`` events (in ``seq`` order) with ``status`` at any of ``rules``' sinks."""
+    """The newest ``limit`` events (in ``seq`` order) with ``status`` at any of ``rules``' sinks,
+    of a type matching one of ``types`` (patterns as in a sink's ``events``; empty: any), created
+    at or after ``since``."""
     states = read_states(conn)
     positions = {
         rule.name: (states.get(rule.name) or SinkState(rule.name)).position for rule in rules
     }
     names = [rule.name for rule in rules]
+    wanted = SinkRule("types", events=tuple(types)) if types else None
     found: list[ListedEvent] = []
-    for page in _candidate_pages(conn, names, positions, status):
+    for page in _candidate_pages(conn, names, positions, status, since):
+        page = [e for e in page if wanted is None or wanted.wants(e.type, backfill=False)]
         _attach(conn, page, rules, positions)
         for event in page:
             if status is None or any(d.status == status for d in event.sinks.values()):
@@ -98,7 +108,11 @@ def list_events(
 
 
 def _candidate_pages(
-    conn: Connection, names: list[str], positions: dict[str, int], status: Status | None
+    conn: Connection,
+    names: list[str],
+    positions: dict[str, int],
+    status: Status | None,
+    since: datetime | None,
 ) -> Any:
     """Pages of events, newest first, narrowed where the status allows it."""
     condition: ColumnElement[bool] | None = None
@@ -117,6 +131,8 @@ def _candidate_pages(
             query = query.where(condition)
         if before is not None:
             query = query.where(events.c.seq < before)
+        if since is not None:
+            query = query.where(events.c.created_at >= since)
         rows = conn.execute(query).mappings().all()
         if not rows:
             return

@@ -9,6 +9,13 @@ from functools import lru_cache
 from typing import Literal
 
 from syncd.config import SinkSettings
+from syncd.events.envelope import EVENT_TYPES
+
+
+def matches_any_event_type(pattern: str) -> bool:
+    """Whether an event pattern (fnmatch, ``*`` crosses dots) selects at least one event type."""
+    compiled = _compile((pattern,))
+    return any(compiled.fullmatch(event_type) for event_type in EVENT_TYPES)
 
 
 @lru_cache(maxsize=256)
@@ -19,13 +26,19 @@ def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
 
 @dataclass(frozen=True, slots=True)
 class SinkRule:
-    """A sink's name, event patterns, backfill choice, ordering and attempt limit."""
+    """A sink's name, event patterns, backfill choice, ordering, attempt limit and start.
+
+    ``start`` applies once, when the database first sees the sink: ``earliest`` (the default of
+    a rule built in code) from the first stored event, ``latest`` (the default of a configured
+    sink, DESIGN.md §4) from the current end of the outbox.
+    """
 
     name: str
     events: tuple[str, ...] = ("*",)
     backfill: Literal["deliver", "skip"] = "deliver"
     ordered: bool = True
     max_attempts: int = 8
+    start: Literal["latest", "earliest"] = "earliest"
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -44,6 +57,7 @@ class SinkRule:
             backfill=settings.backfill,
             ordered=settings.ordered,
             max_attempts=settings.max_attempts,
+            start=settings.start,
         )
 
     def wants(self, event_type: str, backfill: bool) -> bool:

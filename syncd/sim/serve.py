@@ -1,4 +1,10 @@
-"""``syncd sim serve``: the simulator alone, on loopback, until SIGINT/SIGTERM."""
+"""``syncd sim serve``: the simulator alone, on loopback, until SIGINT/SIGTERM.
+
+A test bed for a config and hooks: it answers like the oHallo API (any key starting with
+``sf_live_v1_`` or ``sf_test_v1_`` is accepted), and by default something happens every few
+seconds (new messages, status changes, attention items), so a running ``syncd run`` has events
+to deliver. ``--activity-per-s 0`` keeps it still (benchmarks, exact tests).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,60 @@ from syncd.sim.config import SimConfig
 from syncd.sim.handlers import EXAMPLE_TOKEN
 from syncd.sim.server import SimService
 from syncd.sim.state import Simulator
+
+DEFAULT_ACTIVITY_PER_S = 0.5
+"""Live changes per second by default: a hook sees an event every few seconds."""
+
+
+def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
+    """The options of ``syncd sim serve`` (the parser shows every default in its help)."""
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument(
+        "--port", type=int, default=8765, help="port to listen on (0: any free port)"
+    )
+    serve.add_argument(
+        "--seed", type=int, default=1, help="random seed: the same seed, the same data"
+    )
+    serve.add_argument("--workspaces", type=int, default=2, help="number of workspaces")
+    serve.add_argument(
+        "--conversations", type=int, default=200, help="conversations generated at start"
+    )
+    serve.add_argument("--messages", type=int, default=6, help="messages per conversation (mean)")
+    serve.add_argument(
+        "--activity-per-s",
+        type=float,
+        default=DEFAULT_ACTIVITY_PER_S,
+        metavar="N",
+        help="live changes per second (new messages, status changes, attention items, new "
+        "conversations); 0 keeps the data still",
+    )
+    serve.add_argument(
+        "--latency-ms", type=float, default=0.0, help="delay before every answer, in ms"
+    )
+    serve.add_argument(
+        "--fail-rate", type=float, default=0.0, help="share of requests answered 5xx (0..1)"
+    )
+    serve.add_argument(
+        "--rate-limit-rate",
+        type=float,
+        default=0.0,
+        help="share of requests answered 429 with Retry-After (0..1)",
+    )
+    serve.add_argument(
+        "--drop-rate", type=float, default=0.0, help="share of connections dropped (0..1)"
+    )
+    serve.add_argument(
+        "--malformed-rate",
+        type=float,
+        default=0.0,
+        help="share of list rows served broken (no id, wrong types) (0..1)",
+    )
+    serve.add_argument(
+        "--order",
+        choices=["id", "newest"],
+        default="id",
+        help="list order: keyset by id, or newest first",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:

@@ -179,6 +179,15 @@ def sqlite_file(url: URL) -> Path | None:
     return Path(database)
 
 
+def missing_sqlite_file(url: str | URL) -> Path | None:
+    """The absolute path of the SQLite file ``url`` opens when it does not exist (else None)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    path = sqlite_file(parsed)
+    return None if path is None or path.exists() else path.resolve()
+
+
 def create_private_file(path: Path) -> None:
     """Create ``path`` (and missing parents) readable by the owner only; leave an existing one."""
     missing = [parent for parent in reversed(path.parents) if not parent.exists()]

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from syncd.config import Settings, load_settings, safe_database_url
 from syncd.errors import StoreError
-from syncd.store.engine import DEFERRED, create_engine_for
+from syncd.store.engine import DEFERRED, create_engine_for, missing_sqlite_file
 
 log = structlog.get_logger(__name__)
 
@@ -98,17 +98,38 @@ def ensure_schema(settings: Settings, engine: Engine | None = None) -> str:
     engine = engine or create_engine_for(settings.database.url.get_secret_value())
     try:
         if settings.database.auto_migrate:
-            return upgrade(engine)
-        current, head = current_revision(engine), head_revision()
-        if current != head:
-            raise StoreError(
-                f"database {_safe(engine)} is at revision {current or 'none'}, this syncd needs "
-                f"{head}: run `syncd db upgrade` (or set database.auto_migrate = true)"
-            )
-        return current
+            revision = upgrade(engine)
+        else:
+            current, revision = current_revision(engine), head_revision()
+            if current != revision:
+                raise StoreError(
+                    f"database {_safe(engine)} is at revision {current or 'none'}, this syncd "
+                    f"needs {revision}: run `syncd db upgrade` (or set "
+                    "database.auto_migrate = true)"
+                )
+        _register_sinks(settings, engine)
+        log.info("database_ready", database=_safe(engine), revision=revision)
+        return revision
     finally:
         if own_engine:
             engine.dispose()
+
+
+def _register_sinks(settings: Settings, engine: Engine) -> None:
+    """Give each configured sink the database has not seen its start position, before any pass
+    can write an event: ``start = "latest"`` must mean the end of the outbox as it was when the
+    sink was added, not after the first sync that follows (DESIGN.md §4)."""
+    if not settings.sinks:
+        return
+    # Imported here: syncd.events imports syncd.store (engine, tables) at module level.
+    from syncd.events.ledger import ensure_states
+
+    latest = [sink.name for sink in settings.sinks if sink.start == "latest"]
+    try:
+        with engine.begin() as conn:
+            ensure_states(conn, [sink.name for sink in settings.sinks], at_latest=latest)
+    except SQLAlchemyError as exc:
+        raise _store_error("cannot register the sinks", engine, exc) from exc
 
 
 def upgrade_command(args: argparse.Namespace) -> int:
@@ -130,12 +151,20 @@ def upgrade_command(args: argparse.Namespace) -> int:
 def current_command(args: argparse.Namespace) -> int:
     """``syncd db current``: print the revision and whether it is head (exit 1 when not)."""
     settings = load_settings(args.config)
+    head = head_revision()
+    missing = missing_sqlite_file(settings.database.url.get_secret_value())
+    if missing is not None:  # reading never creates the file (syncd.store.existing)
+        print(
+            f"sqlite:///{missing}: no schema yet: the file does not exist (database.url; a "
+            f"relative path in a config file resolves against its directory); head is {head}, "
+            "`syncd db upgrade` creates it"
+        )
+        return 1
     engine = create_engine_for(settings.database.url.get_secret_value())
     try:
         current = current_revision(engine)
     finally:
         engine.dispose()
-    head = head_revision()
     if current == head:
         print(f"{_safe(engine)}: revision {current} (head)")
         return 0

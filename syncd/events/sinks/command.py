@@ -1,5 +1,11 @@
 """Command sink: run a local program per event, the event JSON on its stdin (never a shell).
 
+The program gets ``SYNCD_EVENT_ID``, ``SYNCD_EVENT_TYPE``, ``SYNCD_WORKSPACE_ID`` and, when syncd
+runs with a config file, ``SYNCD_CONFIG`` (its absolute path, never a secret), so a hook's
+``syncd api ...`` uses the same settings; syncd's other ``SYNCD_*`` variables (the token among
+them) never reach it. Its output is logged at debug (it may hold personal data), and its first
+lines at warning when it fails.
+
 The program runs in a session (process group) of its own. When it has exited and closed its
 output, anything it left running in that group is killed; on timeout the whole group gets
 SIGTERM, then SIGKILL after a short grace. Either way nothing of it survives the delivery.
@@ -13,10 +19,11 @@ import os
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import structlog
 
-from syncd.config import CommandSinkSettings
+from syncd.config import CONFIG_ENV_VAR, CommandSinkSettings, resolve_config_path
 from syncd.events.envelope import OutboxEvent
 from syncd.events.sinks.base import RetryableDelivery, Sink
 
@@ -25,8 +32,7 @@ log = structlog.get_logger(__name__)
 # Only the end of each output stream is kept (the rest is read and dropped).
 OUTPUT_TAIL_BYTES = 64 * 1024
 ERROR_TAIL_CHARS = 500
-FAILURE_LINES = 5
-"""Lines of a failed command's output logged at warning (the rest stays at debug)."""
+FAILURE_LINES = 5  # lines of each output stream logged at warning when the command fails
 KILL_GRACE_S = 2.0
 # SIGKILL to the group ends the command at once; this only bounds waiting for the child watcher.
 REAP_TIMEOUT_S = 5.0
@@ -38,22 +44,41 @@ def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {key: value for key, value in environ.items() if not key.startswith("SYNCD_")}
 
 
+def hook_config_path() -> Path | None:
+    """The config file syncd runs with, absolute (None: defaults and environment only)."""
+    path = resolve_config_path(None)
+    return path.resolve() if path is not None else None
+
+
 class CommandSink(Sink):
     """Runs ``argv`` once per event; exit code 0 means delivered."""
 
     max_batch = 1
 
-    def __init__(self, name: str, argv: Sequence[str], *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        timeout_s: float = 30.0,
+        config_path: Path | None = None,
+    ) -> None:
         if not argv:
             raise ValueError("argv must name a program")
         self.name = name
         self._argv = list(argv)
         self._timeout_s = timeout_s
+        self._config_path = config_path
 
     @classmethod
     def from_settings(cls, settings: CommandSinkSettings) -> CommandSink:
-        """A sink configured by a ``type = "command"`` entry."""
-        return cls(settings.name, settings.argv, timeout_s=settings.timeout_s)
+        """A sink configured by a ``type = "command"`` entry (its hooks get ``SYNCD_CONFIG``)."""
+        return cls(
+            settings.name,
+            settings.argv,
+            timeout_s=settings.timeout_s,
+            config_path=hook_config_path(),
+        )
 
     async def deliver(self, batch: Sequence[OutboxEvent]) -> None:
         """Run the command for every event in turn.
@@ -71,6 +96,8 @@ class CommandSink(Sink):
             "SYNCD_EVENT_TYPE": event.type,
             "SYNCD_WORKSPACE_ID": event.workspace_id or "",
         }
+        if self._config_path is not None:
+            env[CONFIG_ENV_VAR] = str(self._config_path)
         loop = asyncio.get_running_loop()
         try:
             transport, child = await loop.subprocess_exec(
@@ -109,24 +136,22 @@ class CommandSink(Sink):
                 _signal_group(transport.get_pid(), signal.SIGKILL)
             transport.close()
         if child.stdout.total or child.stderr.total:
-            # A hook's output may hold personal data (the customer's text): kept out of the
-            # journal at the usual levels; only a failure shows its first lines (DESIGN §7).
-            if returncode == 0:
-                log.debug(
-                    "command_output",
-                    sink=self.name,
-                    event_id=event.id,
-                    stdout=child.stdout.text(),
-                    stderr=child.stderr.text(),
-                )
-            else:
-                log.warning(
-                    "command_output",
-                    sink=self.name,
-                    event_id=event.id,
-                    stdout=child.stdout.head(FAILURE_LINES),
-                    stderr=child.stderr.head(FAILURE_LINES),
-                )
+            log.debug(
+                "command_output",
+                sink=self.name,
+                event_id=event.id,
+                stdout=child.stdout.text(),
+                stderr=child.stderr.text(),
+            )
+        if returncode != 0:
+            log.warning(
+                "command_failed_output",
+                sink=self.name,
+                event_id=event.id,
+                exit_code=returncode,
+                stdout=_first_lines(child.stdout.text()),
+                stderr=_first_lines(child.stderr.text()),
+            )
         self._judge(event, returncode, child.stderr)
 
     def _judge(self, event: OutboxEvent, returncode: int | None, stderr: _Tail) -> None:
@@ -232,14 +257,14 @@ class _Tail:
         text = self._buffer.decode("utf-8", errors="replace")
         return "…" + text if self.total > len(self._buffer) else text
 
-    def head(self, lines: int) -> str:
-        """The first ``lines`` lines of the kept text, marked when more followed."""
-        kept = self.text().splitlines()
-        return "\n".join(kept[:lines]) + ("\n…" if len(kept) > lines else "")
-
     def tail(self, chars: int) -> str:
         """The last ``chars`` characters on one line, for an error message."""
         text = " ".join(self.text().split())
         if not text:
             return "(empty)"
         return text if len(text) <= chars else "…" + text[-chars:]
+
+
+def _first_lines(text: str) -> str:
+    """The first lines of a hook's output (what a warning shows of it)."""
+    return "\n".join(text.splitlines()[:FAILURE_LINES])

@@ -1,0 +1,100 @@
+"""Secrets in the settings: which values to mask everywhere, and the configuration as it may
+be shown (``syncd config check``, errors): every secret ``***``, URL passwords and query values
+masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import SecretStr
+
+from syncd.config_sinks import WebhookSinkSettings
+
+if TYPE_CHECKING:
+    from syncd.config import Settings
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret in the settings, for ``syncd.logging`` to mask wherever it would appear."""
+    found: list[str] = []
+    if settings.api.token is not None:
+        found.append(settings.api.token.get_secret_value())
+    if settings.privacy.hash_key is not None:
+        found.append(settings.privacy.hash_key.get_secret_value())
+    password = _database_password(settings.database.url.get_secret_value())
+    if password:
+        found.append(password)
+    for sink in settings.sinks:
+        if isinstance(sink, WebhookSinkSettings):
+            found.extend(sink.signing_secrets())
+            found.extend(
+                value for name, value in sink.headers.items() if _is_sensitive_header(name)
+            )
+    return found
+
+
+def _is_sensitive_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in ("authorization", "cookie", "proxy-authorization") or any(
+        word in lowered for word in ("token", "secret", "key", "auth", "password")
+    )
+
+
+def _database_password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).password
+
+
+def redacted_dump(settings: Settings) -> dict[str, Any]:
+    """The effective configuration as plain data, every secret shown as ``***``."""
+    data: dict[str, Any] = _redact(settings.model_dump(mode="python"))
+    data["api"]["base_url"] = _safe_url(settings.api.base_url)
+    data["database"]["url"] = safe_database_url(settings.database.url.get_secret_value())
+    # name and type first: they say which sink the block is.
+    data["sinks"] = [
+        {"name": sink.pop("name"), "type": sink.pop("type"), **sink} for sink in data["sinks"]
+    ]
+    for sink in data["sinks"]:
+        if "url" in sink:
+            sink["url"] = _safe_url(sink["url"])
+        if "headers" in sink:
+            sink["headers"] = {name: "***" for name in sink["headers"]}
+    return data
+
+
+def safe_database_url(url: str) -> str:
+    """The database URL with any password masked, for display."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _safe_url(url: str) -> str:
+    """A URL with the password of its ``user:password@`` part and every query value masked
+    (webhook URLs often carry a token as ``?token=...``)."""
+    parts = urlsplit(url)
+    if parts.query:
+        masked = "&".join(
+            f"{key}=***" if sep else key
+            for key, sep, _ in (item.partition("=") for item in parts.query.split("&"))
+        )
+        parts = parts._replace(query=masked)
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    return urlunsplit(parts)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "***"
+    if isinstance(value, dict):
+        return {key: _redact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
