@@ -89,9 +89,6 @@ def purge_command(args: argparse.Namespace) -> int:
         print(json.dumps(dict(removed), sort_keys=True))
     else:
         print(render(removed, rewrite=bool(args.rewrite)))
-    if args.email and not removed["contacts"] and not removed["conversations"]:
-        print(
-            "no contact with that address in the mirror; it is suppressed all the same",
-            file=sys.stderr,
-        )
+    if (args.email or args.contact) and not (removed["contacts"] or removed["conversations"]):
+        print("nothing about it in the mirror; it is suppressed all the same", file=sys.stderr)
     return 0
