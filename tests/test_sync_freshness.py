@@ -424,3 +424,47 @@ def test_syncd_status_shows_the_freshness_of_every_workspace(
     assert head["scope"] == "*" and head["active"] is False  # keyset by id
     assert "freshness:" in text.stdout and "head read inactive" in text.stdout
     assert "oldest refresh" in text.stdout
+
+
+async def test_a_contact_renamed_reaches_the_list_only_columns_of_recent_terminal_conversations(
+    db_url: str, engine: Engine, isolated_config: Path
+) -> None:
+    """``contactName`` is a list-only field: a refresh whose detail shows the contact changed
+    reads the conversation again, list row first — one event with both changes."""
+    from datetime import UTC, datetime
+
+    clock = StepClock()
+    sim = Simulator(
+        SimConfig(
+            seed=33,
+            conversations=250,
+            messages_per_conversation=2,
+            epoch=datetime.now(tz=UTC),
+            detail_missing_rate=0,
+        )
+    )
+    settle_attachments(sim)
+    with SimServer(sim) as server:
+        settings = make_settings(
+            server.base_url,
+            db_url,
+            poll_interval_s=30,
+            refresh_interval_s=300,
+            refresh_recent_days=100,
+        )
+        async with open_sync(settings) as ctx:
+            ctx.clock = clock
+            await sync(ctx)
+            cid = not_on_the_first_page(sim, conversations_in(sim, "resolved"))
+            contact_id = sim.conversation(cid).contact_id
+            sim.update_contact(contact_id, first_name="Renamed")
+            seen = event_count(engine)
+            for _ in range(11):
+                clock.advance(30)
+                await sync(ctx)
+    row = conversation(engine, cid)
+    assert row["contact_name"] == sim.list_row(cid)["contactName"]
+    assert row["contact_name"].startswith("Renamed")
+    kinds = told(engine, seen, cid)
+    assert [kind for kind, _ in kinds] == ["conversation.updated"], "one event, not in parts"
+    assert {"contact", "contactName"} <= set(kinds[0][1])

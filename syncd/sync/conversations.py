@@ -248,12 +248,25 @@ async def observe_by_id(
 
     The list row is read before the detail, so the detail is never older than the fingerprint
     stored with it. Without ``list_row_too`` (the refresh) only the detail is read, and the
-    list-only fields keep their stored values.
+    list-only fields keep their stored values — unless the detail shows that the contact or
+    the account changed: their names and address are list-only fields too (``contactName``,
+    ``contactEmail``, ``accountName``), so the conversation is then read again, list row first.
     """
+    if not list_row_too:
+        seen = await observe(
+            ctx,
+            conversation_id,
+            stored,
+            list_row=None,
+            priority=priority,
+            with_attachments=with_attachments,
+        )
+        if stored is None or not _related_moved(stored, seen):
+            return seen
     list_row = None
     data = stored.data if stored is not None else {}
     contact_id = data.get("contactId")
-    if list_row_too and isinstance(contact_id, str) and contact_id:
+    if isinstance(contact_id, str) and contact_id:
         try:
             async for page in ctx.client.iter_conversation_pages(
                 contact_id=contact_id, workspace_id=data.get("workspaceId"), priority=priority
@@ -273,6 +286,16 @@ async def observe_by_id(
         list_row=list_row,
         priority=priority,
         with_attachments=with_attachments,
+    )
+
+
+def _related_moved(stored: StoredConversation, seen: ConversationObservation | Gone) -> bool:
+    """Whether a detail shows a contact or account other than the stored one."""
+    if not isinstance(seen, ConversationObservation) or seen.detail is None:
+        return False
+    return any(
+        key in seen.detail and seen.detail[key] != stored.data.get(key)
+        for key in ("contact", "account")
     )
 
 
