@@ -260,3 +260,27 @@ async def test_rewrite_applies_the_settings_to_what_was_stored_before(
     async with open_sync(settings_for(server, db_url, PRIVATE)) as ctx:
         await sync(ctx, full=True)
     assert len(events(engine)) == count, "the rewritten mirror equals what the settings store"
+
+
+async def test_with_hashed_addresses_a_refresh_reads_no_list_row_when_nothing_moved(
+    server: SimServer, db_url: str, engine: Engine
+) -> None:
+    clock = StepClock()
+    settings = load_settings(
+        api={"base_url": server.base_url, "token": TOKEN, **API_LIMITS},
+        database={"url": db_url},
+        sync={"poll_interval_s": 30, "refresh_interval_s": 60, "refresh_recent_days": 100_000},
+        privacy=PRIVATE,
+    )
+    async with open_sync(settings, clock=clock) as ctx:
+        await sync(ctx, full=True)
+        count = len(events(engine))
+        server.reset_counts()
+        for _ in range(3):
+            clock.advance(30)
+            await sync(ctx)
+        refreshed = [r for r in server.request_log if r.route == "get_conversation"]
+        assert refreshed, "the refresh read details"
+        by_contact = [r.path for r in server.request_log if "contactId=" in r.path]
+        assert by_contact == [], "a stored (hashed) contact equals the detail's, reduced"
+        assert len(events(engine)) == count

@@ -27,7 +27,7 @@ from syncd.sync.observe import (
     plan_deletion,
 )
 from syncd.sync.pipeline import both, gather_all
-from syncd.sync.privacy import CONVERSATION, Suppressed
+from syncd.sync.privacy import CONVERSATION, Privacy, Suppressed
 from syncd.sync.suppression import load_suppressed, note_statuses, suppress
 from syncd.sync.writer import (
     Written,
@@ -261,7 +261,8 @@ async def observe_by_id(
             priority=priority,
             with_attachments=with_attachments,
         )
-        if stored is None or not _related_moved(stored, seen):
+        privacy = Privacy.from_settings(ctx.settings.privacy)
+        if stored is None or not _related_moved(stored, seen, privacy):
             return seen
     list_row = None
     data = stored.data if stored is not None else {}
@@ -289,12 +290,16 @@ async def observe_by_id(
     )
 
 
-def _related_moved(stored: StoredConversation, seen: ConversationObservation | Gone) -> bool:
-    """Whether a detail shows a contact or account other than the stored one."""
+def _related_moved(
+    stored: StoredConversation, seen: ConversationObservation | Gone, privacy: Privacy
+) -> bool:
+    """Whether a detail shows a contact or account other than the stored one (compared as
+    stored: with ``[privacy]`` applied, as the stored data has it)."""
     if not isinstance(seen, ConversationObservation) or seen.detail is None:
         return False
     return any(
-        key in seen.detail and seen.detail[key] != stored.data.get(key)
+        key in seen.detail
+        and privacy.conversation({key: seen.detail[key]}).get(key) != stored.data.get(key)
         for key in ("contact", "account")
     )
 
