@@ -128,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     enable.add_argument("--sink", metavar="NAME", required=True)
     _handler(enable, "syncd.events.commands:enable_command")
 
+    purge = commands.add_parser("purge", help="erase personal data from the mirror and outbox")
+    _add_config(purge)
+    what = purge.add_mutually_exclusive_group(required=True)
+    what.add_argument("--contact", metavar="ID", help="everything about this contact id")
+    what.add_argument("--email", metavar="ADDRESS", help="everything about this email address")
+    what.add_argument("--deleted-before", metavar="TIME", help="conversations deleted before")
+    what.add_argument("--rewrite", action="store_true", help="apply [privacy] to stored data")
+    purge.add_argument("--json", action="store_true", help="machine-readable output")
+    _handler(purge, "syncd.sync.purge_command:purge_command")
+
     sim = commands.add_parser("sim", help="the oHallo API simulator")
     sim_commands = sim.add_subparsers(dest="sim_command", metavar="ACTION", required=True)
     serve = sim_commands.add_parser(

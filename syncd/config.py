@@ -71,6 +71,7 @@ __all__ = [
     "FileSinkSettings",
     "LoggingSettings",
     "NatsSinkSettings",
+    "PrivacySettings",
     "ServerSettings",
     "Settings",
     "SinkSettings",
@@ -193,6 +194,67 @@ class SyncSettings(Section):
     """A terminal conversation counts as recent while its last activity is this young."""
 
 
+class PrivacySettings(Section):
+    """``[privacy]``: what personal data the mirror and the events keep, and for how long.
+
+    ``hash_key`` / ``hash_key_file``: the HMAC key for ``hash_contact_emails`` (required when
+    hashing is on; the file form suits systemd credentials and docker secrets). The retention
+    keys (0 = keep for ever) bound syncd's own growing tables.
+    """
+
+    store_message_bodies: bool = True
+    hash_contact_emails: bool = False
+    hash_key: SecretStr | None = None
+    hash_key_file: Path | None = None
+    purge_deleted_after_days: NonNegativeFloat = 0.0
+    """Conversations confirmed deleted longer ago than this are erased (0: never)."""
+    status_history_retention_days: NonNegativeFloat = 0.0
+    """Status-history rows observed longer ago than this are removed (0: kept)."""
+    status_snapshots_retention_days: NonNegativeFloat = 0.0
+    """Status-count snapshots taken longer ago than this are removed (0: kept)."""
+
+    @field_validator("hash_key")
+    @classmethod
+    def _blank_key_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("hash_key_file", mode="before")
+    @classmethod
+    def _expand_key_file(cls, value: object) -> object:
+        if isinstance(value, str | os.PathLike):
+            return expand_path(value) if os.fspath(value) else None
+        return value
+
+    @model_validator(mode="after")
+    def _read_key_file(self) -> PrivacySettings:
+        if self.hash_key_file is not None:
+            if self.hash_key is not None:
+                raise key_error(
+                    "hash_key_file", "set either privacy.hash_key or privacy.hash_key_file"
+                )
+            try:
+                key = self.hash_key_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+                raise key_error(
+                    "hash_key_file",
+                    f"cannot read {self.hash_key_file} ({reason}); "
+                    "point it at a readable file holding the hashing key",
+                ) from None
+            if not key:
+                raise key_error("hash_key_file", f"{self.hash_key_file} is empty")
+            object.__setattr__(self, "hash_key", SecretStr(key))
+        if self.hash_contact_emails and self.hash_key is None:
+            raise key_error(
+                "hash_key",
+                "privacy.hash_contact_emails is on but no key is set; set privacy.hash_key or "
+                "privacy.hash_key_file (SYNCD_PRIVACY__HASH_KEY), e.g. 32 random bytes in hex",
+            )
+        return self
+
+
 class EventsSettings(Section):
     """``[events]``: the outbox."""
 
@@ -257,6 +319,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     events: EventsSettings = Field(default_factory=EventsSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)

@@ -21,6 +21,8 @@ def secret_values(settings: Settings) -> list[str]:
     found: list[str] = []
     if settings.api.token is not None:
         found.append(settings.api.token.get_secret_value())
+    if settings.privacy.hash_key is not None:
+        found.append(settings.privacy.hash_key.get_secret_value())
     password = _database_password(settings.database.url.get_secret_value())
     if password:
         found.append(password)

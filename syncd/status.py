@@ -26,6 +26,7 @@ from syncd.store.engine import DEFERRED
 from syncd.store.existing import database_label, open_existing
 from syncd.sync.freshness import head_reads, workspace_freshness
 from syncd.sync.state import BACKFILL
+from syncd.sync.suppression import suppression_size
 
 EXIT_OK = 0
 EXIT_UNHEALTHY = 1
@@ -87,6 +88,16 @@ def outbox_summary(conn: Connection) -> dict[str, Any]:
     return {"events": int(count), "last_seq": int(newest or 0)}
 
 
+def privacy_status(conn: Connection) -> dict[str, Any]:
+    """The suppression list's size and what the purge stream removed so far (all scopes)."""
+    s = tables.sync_state
+    purged: dict[str, int] = {}
+    for state in conn.scalars(select(s.c.state).where(s.c.stream == "purge")):
+        for table, count in ((state or {}).get("purged_total") or {}).items():
+            purged[table] = purged.get(table, 0) + int(count)
+    return {"suppressed": suppression_size(conn), "purged_total": purged}
+
+
 def collect_status(settings: Settings, clock: Clock = utc_now) -> dict[str, Any]:
     """Everything ``syncd status`` shows, as plain data (the database must exist)."""
     engine = open_existing(settings)
@@ -108,6 +119,7 @@ def collect_status(settings: Settings, clock: Clock = utc_now) -> dict[str, Any]
                 "detail_retries_pending": int(retries or 0),
                 "outbox": outbox_summary(conn),
                 "sinks": sink_status(conn, settings),
+                "privacy": privacy_status(conn),
             }
     finally:
         engine.dispose()
@@ -165,6 +177,15 @@ def render_text(status: dict[str, Any]) -> str:
             f"  conversations waiting for a detail retry: {status['detail_retries_pending']}"
         )
     lines.extend(render_freshness(status.get("freshness")))
+    privacy = status["privacy"]
+    suppressed = privacy["suppressed"]
+    purged = privacy["purged_total"]
+    lines.append(
+        f"privacy: suppression list {sum(suppressed.values())} entries"
+        + "".join(f", {n} {kind}" for kind, n in sorted(suppressed.items()))
+        + f"; purged {sum(purged.values())} rows"
+        + "".join(f", {n} {table}" for table, n in sorted(purged.items()) if n)
+    )
     outbox = status["outbox"]
     lines.append(f"outbox: {outbox['events']} events stored, last seq {outbox['last_seq']}")
     lines.append("sinks:")

@@ -13,6 +13,7 @@ from syncd.config import Settings
 from syncd.sim import SimConfig, Simulator
 from syncd.sim import render as sim_render
 from syncd.store import tables
+from syncd.sync.privacy import Privacy
 
 TERMINAL = {"resolved", "closed", "abandoned"}
 STATUSES = ["open", "in_progress", "awaiting_contact", "resolved", "closed", "abandoned"]
@@ -36,25 +37,38 @@ class Snapshot:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def truth(sim: Simulator) -> Snapshot:
+PRIVATE_SETTINGS = {
+    "store_message_bodies": False,
+    "hash_contact_emails": True,
+    "hash_key": "property-hash-key",
+}
+"""``[privacy]`` of the property tests' private variant; ``PRIVATE`` is its policy."""
+PRIVATE = Privacy(False, True, b"property-hash-key")
+PLAIN = Privacy()
+
+
+def truth(sim: Simulator, privacy: Privacy = PLAIN) -> Snapshot:
+    """The simulator's world as a mirror under ``privacy`` must hold it."""
     snap = Snapshot()
     with sim.lock:
         world = sim.world
         for cid in sim.conversation_ids():
             conversation = world.conversations[cid]
             detail = sim_render.detail(world, conversation, frozenset())
-            snap.conversations[cid] = {
-                **sim_render.list_row(world, conversation),
-                **{k: v for k, v in detail.items() if k not in NESTED},
-            }
+            snap.conversations[cid] = privacy.conversation(
+                {
+                    **sim_render.list_row(world, conversation),
+                    **{k: v for k, v in detail.items() if k not in NESTED},
+                }
+            )
             snap.context[cid] = detail.get("contextEntries", [])
             for message in sim.messages(cid):
-                snap.messages[message["id"]] = message
+                snap.messages[message["id"]] = privacy.message(message)
                 snap.message_conversation[message["id"]] = cid
             for attachment in sim.attachments(cid):
                 snap.attachments[attachment["id"]] = attachment
             for item_id in conversation.attention_ids:
-                snap.attention[item_id] = sim.attention_item(item_id)
+                snap.attention[item_id] = privacy.attention_item(sim.attention_item(item_id))
         snap.deleted = set(world.deleted)
         for workspace in sim.workspace_ids():
             snap.counts[workspace] = sim.status_counts(workspace)
@@ -100,8 +114,8 @@ def mirror(engine: Engine) -> Snapshot:
     return snap
 
 
-def assert_mirror_equals_truth(engine: Engine, sim: Simulator) -> None:
-    want, have = truth(sim), mirror(engine)
+def assert_mirror_equals_truth(engine: Engine, sim: Simulator, privacy: Privacy = PLAIN) -> None:
+    want, have = truth(sim, privacy), mirror(engine)
     assert have.conversations == want.conversations
     # every deletion the mirror could know of is recorded, and nothing else is deleted
     assert have.deleted <= want.deleted
@@ -235,8 +249,10 @@ def property_simulator(seed: int, order: str) -> Simulator:
     )
 
 
-def property_settings(base_url: str, db_url: str, **sync: Any) -> Settings:
-    """Settings for the property tests' syncs (no rate limit, few retries)."""
+def property_settings(
+    base_url: str, db_url: str, *, privacy: dict[str, Any] | None = None, **sync: Any
+) -> Settings:
+    """Settings for the property tests' syncs (no rate limit, few retries; ``[privacy]``)."""
     return Settings(
         api={
             "base_url": base_url,
@@ -246,4 +262,5 @@ def property_settings(base_url: str, db_url: str, **sync: Any) -> Settings:
         },
         database={"url": db_url},
         sync=sync,
+        privacy=privacy or {},
     )

@@ -16,9 +16,13 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from property_support import (
+    PLAIN,
+    PRIVATE,
+    PRIVATE_SETTINGS,
     STATUSES,
     TERMINAL,
     assert_mirror_equals_truth,
@@ -132,6 +136,7 @@ def apply(sim: Simulator, op: tuple[Any, ...], raised: set[str]) -> bool:
     )
 
 
+@pytest.mark.parametrize("private", [False, True], ids=["plain", "private"])
 @settings(
     max_examples=8,
     deadline=None,
@@ -144,15 +149,27 @@ def apply(sim: Simulator, op: tuple[Any, ...], raised: set[str]) -> bool:
     steps=st.lists(st.lists(mutation, min_size=1, max_size=3), min_size=1, max_size=4),
 )
 def test_mirror_tracks_the_simulator_and_events_tell_every_change(
-    db_url: str, seed: int, order: str, configured: bool, steps: list[list[tuple[Any, ...]]]
+    db_url: str,
+    private: bool,
+    seed: int,
+    order: str,
+    configured: bool,
+    steps: list[list[tuple[Any, ...]]],
 ) -> None:
+    """``private``: with ``[privacy]`` on, the model's truth is reduced the same way."""
+    privacy = PRIVATE if private else PLAIN
     engine = create_engine_for(db_url)
     try:
         reset(engine)
         sim = property_simulator(seed, order)
         with SimServer(sim) as server:
             workspaces = sim.workspace_ids() if configured else []
-            config = property_settings(server.base_url, db_url, workspaces=workspaces)
+            config = property_settings(
+                server.base_url,
+                db_url,
+                workspaces=workspaces,
+                privacy=PRIVATE_SETTINGS if private else None,
+            )
             last_seq = 0
             for index, step in enumerate([[], *steps]):
                 needs_deep = False
@@ -162,7 +179,7 @@ def test_mirror_tracks_the_simulator_and_events_tell_every_change(
                 before = mirror(engine)
                 results = asyncio.run(_sync(config, deep=needs_deep))
                 assert all(r.ok for r in results), [r.error for r in results if not r.ok]
-                assert_mirror_equals_truth(engine, sim)
+                assert_mirror_equals_truth(engine, sim, privacy)
                 events = read_events(engine, last_seq)
                 if events:
                     last_seq = events[-1]["seq"]
@@ -179,7 +196,8 @@ def test_mirror_tracks_the_simulator_and_events_tell_every_change(
                     if event["type"].startswith("conversation.") and event["type"] != (
                         "conversation.deleted"
                     ):
-                        assert envelope["data"] == truth(sim).conversations[event["subject_id"]]
+                        want = truth(sim, privacy).conversations[event["subject_id"]]
+                        assert envelope["data"] == want
                 assert len({e["id"] for e in events}) == len(events)
     finally:
         engine.dispose()

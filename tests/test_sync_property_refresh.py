@@ -17,9 +17,13 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from property_support import (
+    PLAIN,
+    PRIVATE,
+    PRIVATE_SETTINGS,
     STATUSES,
     TERMINAL,
     assert_mirror_equals_truth,
@@ -143,6 +147,7 @@ async def _sync(config: Settings, clock: StepClock) -> list[Any]:
         return await sync_once(ctx)
 
 
+@pytest.mark.parametrize("private", [False, True], ids=["plain", "private"])
 @settings(
     max_examples=6,
     deadline=None,
@@ -154,8 +159,10 @@ async def _sync(config: Settings, clock: StepClock) -> list[Any]:
     steps=st.lists(st.lists(mutation, min_size=1, max_size=4), min_size=1, max_size=3),
 )
 def test_after_the_refresh_window_the_mirror_equals_the_simulator_and_events_tell_every_change(
-    db_url: str, seed: int, order: str, steps: list[list[tuple[Any, ...]]]
+    db_url: str, private: bool, seed: int, order: str, steps: list[list[tuple[Any, ...]]]
 ) -> None:
+    """``private``: with ``[privacy]`` on, the model's truth is reduced the same way."""
+    privacy = PRIVATE if private else PLAIN
     engine = create_engine_for(db_url)
     clock = StepClock()
     try:
@@ -168,6 +175,7 @@ def test_after_the_refresh_window_the_mirror_equals_the_simulator_and_events_tel
                 poll_interval_s=POLL_S,
                 refresh_interval_s=REFRESH_S,
                 refresh_recent_days=100_000,  # every conversation is recent
+                privacy=PRIVATE_SETTINGS if private else None,
             )
             asyncio.run(_sync(config, clock))  # the backfill
             last_seq = max([e["seq"] for e in read_events(engine, 0)], default=0)
@@ -180,7 +188,7 @@ def test_after_the_refresh_window_the_mirror_equals_the_simulator_and_events_tel
                     results = asyncio.run(_sync(config, clock))
                     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
                     assert "reconcile" not in {r.stream for r in results}
-                assert_mirror_equals_truth(engine, sim)
+                assert_mirror_equals_truth(engine, sim, privacy)
                 events = read_events(engine, last_seq)
                 if events:
                     last_seq = events[-1]["seq"]

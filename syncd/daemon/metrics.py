@@ -160,6 +160,12 @@ class Metrics:
         self.rows_upserted = Counter(
             "syncd_rows_upserted", "Mirror rows written, by table.", ["table"], registry=r
         )
+        self.rows_purged = Counter(
+            "syncd_rows_purged",
+            "Rows removed by the purge stream ([privacy] retention), by table.",
+            ["table"],
+            registry=r,
+        )
         self.events_emitted = Counter(
             "syncd_events_emitted",
             "Change events written to the outbox, by type.",
@@ -303,6 +309,8 @@ class Metrics:
         self.pass_duration.labels(result.stream).observe(duration_s)
         if result.skipped:
             self.malformed_rows.labels(result.stream).inc(result.skipped)
+        for table, count in result.purged.items():
+            self.rows_purged.labels(table).inc(count)
         if not result.ok:
             self.pass_failures.labels(result.scope, result.stream).inc()
             health.consecutive_failures += 1

@@ -320,6 +320,21 @@ sink_state = Table(
     Column("disabled_reason", Text),
 )
 
+privacy_suppressions = Table(
+    "privacy_suppressions",
+    metadata,
+    # "contact" (a contact id), "email" (an address's hash), "conversation" (a conversation id)
+    Column("kind", Text, primary_key=True),
+    Column("value", Text, primary_key=True),
+    # a suppressed conversation's workspace and last listed status: the mirror's status counts
+    # still include it, so the API's counts do not look like a drift
+    Column("workspace_id", Text),
+    Column("status", Text),
+    # when a complete list walk last showed it (one that no longer does stops counting it)
+    Column("listed_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 MIRROR_TABLES = (
     conversations,
     contacts,

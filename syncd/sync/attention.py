@@ -20,6 +20,7 @@ from syncd.sync.context import SyncContext
 from syncd.sync.observe import PlanOptions, plan_attention_items
 from syncd.sync.result import PassResult
 from syncd.sync.state import record_success, scope_key
+from syncd.sync.suppression import load_suppressed
 from syncd.sync.writer import Written, apply_changes, load_attention_items
 
 log = structlog.get_logger(__name__)
@@ -137,6 +138,10 @@ def write_attention_items(
     neither written nor told (the upsert guard's rule, applied before the events are made).
     """
     by_id = {str(item["id"]): item for item in items}
+    suppressed = load_suppressed(conn).conversation_ids
+    if suppressed:
+        # An erased contact's conversation: its items are left out (written nowhere, not told).
+        by_id = {k: v for k, v in by_id.items() if str(v.get("conversationId")) not in suppressed}
     if not by_id:
         return Written(rows={}, events=0)
     known = load_attention_items(conn, by_id)

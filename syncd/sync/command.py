@@ -27,6 +27,8 @@ def format_result(result: PassResult) -> str:
         line += f", {result.heal_kind} drift"
     if result.drift:
         line += f", drift {result.drift}"
+    if result.purged:
+        line += f", purged {sum(result.purged.values())} rows"
     return line
 
 

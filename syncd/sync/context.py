@@ -16,6 +16,7 @@ from syncd.clock import Clock, utc_now
 from syncd.config import Settings
 from syncd.store.engine import DEFERRED
 from syncd.sync.observe import PlanOptions
+from syncd.sync.privacy import Privacy
 from syncd.sync.state import backfill_complete, backfill_since
 from syncd.sync.writer import Written, take_write_lock
 
@@ -72,6 +73,7 @@ class SyncContext:
             recheck_min_s=sync.poll_interval_s,
             recheck_max_s=max(ceiling, sync.poll_interval_s),
             rewrite=rewrite,
+            privacy=Privacy.from_settings(self.settings.privacy),
         )
 
     async def live_options(self, scope: str) -> PlanOptions:

@@ -11,9 +11,11 @@ import structlog
 from sqlalchemy import Connection
 
 from syncd.api import AttachmentList, ConversationDetail, ConversationRow, Priority
+from syncd.clock import utc_now
 from syncd.errors import ApiError, AuthError, NotFound
 from syncd.sync import plan
 from syncd.sync.context import SyncContext
+from syncd.sync.erasure import erase_conversations
 from syncd.sync.observe import (
     ChangeSet,
     ConversationObservation,
@@ -25,6 +27,8 @@ from syncd.sync.observe import (
     plan_deletion,
 )
 from syncd.sync.pipeline import both, gather_all
+from syncd.sync.privacy import CONVERSATION, Privacy, Suppressed
+from syncd.sync.suppression import load_suppressed, note_statuses, suppress
 from syncd.sync.writer import (
     Written,
     apply_changes,
@@ -63,6 +67,8 @@ class Fetched:
 
     results: list[Result] = field(default_factory=list)
     details: int = 0
+    suppressed: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    """Listed conversations left out as suppressed: id → (workspace, status), for the counts."""
 
     def ids(self) -> list[str]:
         return [result.conversation_id for result in self.results]
@@ -179,11 +185,15 @@ async def fetch_changed(
     if not rows:
         return fetched
     ids = [row.id for row in rows]
-    meta = await ctx.read(lambda conn: load_meta(conn, ids))
+    meta, suppressed = await ctx.read(lambda conn: (load_meta(conn, ids), load_suppressed(conn)))
     now = ctx.clock()
     detail_rows = []
     attachment_ids = []
     for row in rows:
+        if suppressed and suppressed.covers_row(row.id, row.raw):
+            # An erased contact's: counted as seen, never fetched, never written.
+            fetched.suppressed[row.id] = (row.raw.get("workspaceId"), row.raw.get("status"))
+            continue
         fingerprint = fingerprint_row(row.raw)
         if deep or plan.needs_detail(meta.get(row.id), fingerprint):
             detail_rows.append(row)
@@ -266,7 +276,8 @@ async def observe_by_id(
             priority=priority,
             with_attachments=with_attachments,
         )
-        if stored is None or not _list_fields_moved(stored, seen):
+        privacy = Privacy.from_settings(ctx.settings.privacy)
+        if stored is None or not _list_fields_moved(stored, seen, privacy):
             return seen
     list_row = None
     data = stored.data if stored is not None else {}
@@ -294,19 +305,23 @@ async def observe_by_id(
     )
 
 
-def _list_fields_moved(stored: StoredConversation, seen: ConversationObservation | Gone) -> bool:
+def _list_fields_moved(
+    stored: StoredConversation, seen: ConversationObservation | Gone, privacy: Privacy
+) -> bool:
     """Whether a detail read without its list row shows a change that moves list-only fields
     too: a new, edited or deleted message (``lastMessageAt``, ``lastMessagePreview``), another
-    status, contact or account (``contactName``, ``contactEmail``, ``accountName``, ...)."""
+    status, contact or account (``contactName``, ``contactEmail``, ``accountName``, ...).
+    Compared as stored: with ``[privacy]`` applied, as the stored data has it."""
     if not isinstance(seen, ConversationObservation) or seen.detail is None:
         return False
     if any(
-        key in seen.detail and seen.detail[key] != stored.data.get(key)
+        key in seen.detail
+        and privacy.conversation({key: seen.detail[key]}).get(key) != stored.data.get(key)
         for key in ("contact", "account", "status")
     ):
         return True
     live = {mid: old.raw for mid, old in stored.messages.items() if not old.deleted}
-    messages = {str(m["id"]): m for m in seen.messages or ()}
+    messages = {str(m["id"]): privacy.message(m) for m in seen.messages or ()}
     if any(live.get(mid) != message for mid, message in messages.items()):
         return True
     return seen.history_complete and not live.keys() <= messages.keys()
@@ -351,7 +366,14 @@ def write_fetched(
     listed_at: datetime | None = None,
     checkpoint: Callable[[Connection], None] | None = None,
 ) -> Written:
-    """In the caller's (writing) transaction: diff against the mirror, write rows and events."""
+    """In the caller's (writing) transaction: diff against the mirror, write rows and events.
+
+    What the suppression list covers is left out (written nowhere, told to no one); a
+    conversation found to be an erased contact's for the first time joins the list itself.
+    """
+    suppressed = load_suppressed(conn)
+    if suppressed or fetched.suppressed:
+        fetched = _without_suppressed(conn, fetched, suppressed, options, listed_at)
     stored = load_stored(conn, fetched.ids())
     item_ids = [
         str(item["id"])
@@ -391,3 +413,38 @@ def write_fetched(
     if checkpoint is not None:
         checkpoint(conn)
     return written
+
+
+def _without_suppressed(
+    conn: Connection,
+    fetched: Fetched,
+    suppressed: Suppressed,
+    options: PlanOptions,
+    listed_at: datetime | None,
+) -> Fetched:
+    """``fetched`` less what the suppression list covers; newly found ones are listed."""
+    kept = Fetched(details=fetched.details)
+    seen = dict(fetched.suppressed)
+    found = {cid: seen[cid] for cid in seen if cid not in suppressed.conversation_ids}
+    for result in fetched.results:
+        cid = result.conversation_id
+        if isinstance(result, ConversationObservation):
+            objects = (result.list_row, result.detail)
+            if suppressed.covers(cid, objects, options.privacy):
+                data = {**(result.list_row or {}), **(result.detail or {})}
+                status = (data.get("workspaceId"), data.get("status"))
+                seen[cid] = status
+                if cid not in suppressed.conversation_ids:
+                    found[cid] = status
+                continue
+        elif cid in suppressed.conversation_ids:
+            continue
+        kept.results.append(result)
+    if found:
+        # Anything stored before the contact was known to be erased (an attention item the
+        # attention pass saw first, say) goes now.
+        erase_conversations(conn, found)
+        suppress(conn, CONVERSATION, found, utc_now(), statuses=found)
+        log.info("suppressed_conversations_found", count=len(found))
+    note_statuses(conn, seen, listed_at)
+    return kept

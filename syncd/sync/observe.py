@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from syncd.events.envelope import ChangeEvent
 from syncd.store import tables
 from syncd.sync import diff
+from syncd.sync.privacy import Privacy
 from syncd.sync.rows import mirror_row, parse_timestamp
 
 # Attachment statuses after which an attachment no longer changes by itself.
@@ -105,7 +106,8 @@ class PlanOptions:
 
     ``backfill`` and ``backfill_before``: see ``diff.Observed``. ``recheck_min_s`` and
     ``recheck_max_s`` bound the backoff of unsettled attachments' re-reads. Events are only
-    ever made for real differences, whatever ``rewrite`` says.
+    ever made for real differences, whatever ``rewrite`` says. ``privacy``: applied to every
+    observed object before it is compared with the mirror (see ``syncd.sync.privacy``).
     """
 
     backfill: bool = False
@@ -114,6 +116,7 @@ class PlanOptions:
     recheck_max_s: float = 900.0
     rewrite: bool = False
     """Write every observed row, changed or not (``syncd sync --deep``: a repair)."""
+    privacy: Privacy = field(default_factory=Privacy)
 
     def facts(self, workspace_id: str | None, observed_at: datetime) -> diff.Observed:
         """The diff's facts for one observation."""
@@ -246,6 +249,18 @@ def conversation_data(
     return data
 
 
+def private_observation(obs: ConversationObservation, privacy: Privacy) -> ConversationObservation:
+    """The observation with ``[privacy]`` applied to every object it carries."""
+    if not privacy.active:
+        return obs
+    return replace(
+        obs,
+        list_row=privacy.conversation(obs.list_row) if obs.list_row is not None else None,
+        detail=privacy.detail(obs.detail) if obs.detail is not None else None,
+        messages=privacy.messages(obs.messages) if obs.messages is not None else None,
+    )
+
+
 def plan_conversation(
     stored: StoredConversation | None,
     obs: ConversationObservation,
@@ -260,6 +275,7 @@ def plan_conversation(
     they came from. Objects whose stored row is newer than this observation are left alone
     (neither written nor told), exactly as the upsert guard would refuse them.
     """
+    obs = private_observation(obs, options.privacy)
     changes = ChangeSet()
     if obs.detail is None:
         _plan_failed_detail(stored, obs, changes, listed_at)
@@ -479,7 +495,8 @@ def plan_attention_items(
 ) -> ChangeSet:
     """Attention items read from the attention list at ``observed_at``: rows and events."""
     facts = options.facts(workspace_id, observed_at)
-    return _plan_items(known, items, workspace_id, facts, options.rewrite)
+    private = options.privacy.attention_items(items)
+    return _plan_items(known, private, workspace_id, facts, options.rewrite)
 
 
 def attachments_pending(attachments: Iterable[Mapping[str, Any]]) -> bool:

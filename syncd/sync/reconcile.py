@@ -37,6 +37,7 @@ from syncd.sync.state import (
     scope_key,
     write_state,
 )
+from syncd.sync.suppression import forget_unlisted
 from syncd.sync.writer import Written
 
 log = structlog.get_logger(__name__)
@@ -269,6 +270,7 @@ async def _sweep(
     deep: bool,
     result: PassResult,
 ) -> None:
+    await ctx.write(lambda conn: forget_unlisted(conn, workspace_id, started))
     candidates = await ctx.read(lambda conn: _unlisted(conn, workspace_id, started))
     if not candidates:
         return

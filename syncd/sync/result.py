@@ -23,6 +23,8 @@ class PassResult:
     """A heal pass could not mend a drift by walking: the scope wants a reconcile."""
     heal_kind: str | None = None
     """A heal pass's verdict on the drift it checked: ``transient`` or ``real``."""
+    purged: dict[str, int] = field(default_factory=dict)
+    """Rows a purge pass removed, per table."""
 
     def fail(self, error: str) -> PassResult:
         self.ok = False

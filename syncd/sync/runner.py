@@ -75,7 +75,7 @@ async def sync_once(
 ) -> list[PassResult]:
     """Every stream of ``syncd.sync.streams.STREAMS`` once per scope, in the table's order:
     the reconcile where due (the backfill; always with ``full``/``deep``), status counts,
-    hot (then heal, for a drift the counts showed that outlived it), refresh, attention."""
+    hot (then heal, for a drift the counts showed that outlived it), refresh, attention, purge."""
     configured = list(workspaces or ctx.settings.sync.workspaces)
     scopes: list[str | None] = list(configured) if configured else [None]
     results: list[PassResult] = []

@@ -20,6 +20,7 @@ from syncd.sync import diff, plan
 from syncd.sync.context import SyncContext
 from syncd.sync.result import PassResult
 from syncd.sync.state import HEAL, read_state, record_success, write_state
+from syncd.sync.suppression import suppressed_counts
 from syncd.sync.writer import Written
 
 STREAM = "status_counts"
@@ -38,7 +39,8 @@ def latest_snapshot(conn: Connection, workspace_id: str) -> dict[str, int] | Non
 
 
 def mirror_counts(conn: Connection, workspace_id: str) -> dict[str, int]:
-    """Live, announced conversations of a workspace per status, as the mirror holds them."""
+    """Live, announced conversations of a workspace per status, as the mirror holds them
+    (with the suppressed ones the API still lists: they are left out on purpose)."""
     c = tables.conversations
     query = (
         select(c.c.status, func.count())
@@ -51,7 +53,10 @@ def mirror_counts(conn: Connection, workspace_id: str) -> dict[str, int]:
         )
         .group_by(c.c.status)
     )
-    return {str(status): int(count) for status, count in conn.execute(query)}
+    counts = {str(status): int(count) for status, count in conn.execute(query)}
+    for status, count in suppressed_counts(conn, workspace_id).items():
+        counts[status] = counts.get(status, 0) + count
+    return counts
 
 
 def forget_mended(conn: Connection, workspace_id: str, drift: dict[str, int]) -> None:

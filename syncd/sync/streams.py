@@ -12,6 +12,7 @@ disagree about the order or the drift rule.
 | heal          | heal.py          | (follows hot)            | reconcile: what a walk missed |
 | refresh       | refresh.py       | poll_interval_s (0: off) |                               |
 | attention     | attention.py     | attention_interval_s     |                               |
+| purge         | purge.py         | daily (sync: every run)  |                               |
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from syncd.sync.attention import attention_pass
 from syncd.sync.context import SyncContext
 from syncd.sync.heal import Suspected, heal_pass, suspected_drift
 from syncd.sync.hot import hot_pass
+from syncd.sync.purge import INTERVAL_S as PURGE_INTERVAL_S
+from syncd.sync.purge import purge_pass
 from syncd.sync.reconcile import reconcile_pass
 from syncd.sync.refresh import refresh_pass
 from syncd.sync.result import PassResult
@@ -73,6 +76,8 @@ STREAMS: tuple[Stream, ...] = (
         "refresh", lambda s: s.poll_interval_s if s.refresh_interval_s > 0 else 0.0, refresh_pass
     ),
     Stream("attention", lambda s: s.attention_interval_s, attention_pass),
+    # [privacy] retention: cheap when there is nothing to purge, so always on
+    Stream("purge", lambda s: PURGE_INTERVAL_S, purge_pass, jittered=True),
 )
 """Every scheduled stream, in the order ``syncd sync`` runs them (heal follows hot)."""
 
