@@ -4,8 +4,8 @@ A list row does not move for an assignment, an outcome or summary change, contex
 contact or account fields, or attachments. Every conversation that is non-terminal, or whose
 last activity lies within ``sync.refresh_recent_days``, has its detail and attachments re-read
 at least every ``sync.refresh_interval_s``: oldest refresh first, an even share per pass (no
-burst), at the lowest priority. A detail read for any other reason counts as a refresh
-(``conversations.refreshed_at``).
+burst), at the lowest priority. A detail read with its attachments for any other reason
+counts as a refresh (``conversations.refreshed_at``).
 """
 
 from __future__ import annotations
