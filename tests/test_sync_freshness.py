@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,28 @@ def simulator(order: ListOrder = "id", conversations: int = 250) -> Simulator:
 def server(request: pytest.FixtureRequest) -> Iterator[SimServer]:
     with SimServer(simulator(request.param)) as server:
         yield server
+
+
+def recent_simulator(seed: int) -> Simulator:
+    """250 conversations whose history ends now (so terminal ones are recent too)."""
+    sim = Simulator(
+        SimConfig(
+            seed=seed,
+            conversations=250,
+            messages_per_conversation=2,
+            epoch=datetime.now(tz=UTC),
+            detail_missing_rate=0,
+        )
+    )
+    settle_attachments(sim)
+    return sim
+
+
+def refresh_settings(base_url: str, db_url: str) -> Any:
+    """Poll 30 s, refresh 300 s over 100 recent days (tests step the clock)."""
+    return make_settings(
+        base_url, db_url, poll_interval_s=30, refresh_interval_s=300, refresh_recent_days=100
+    )
 
 
 def told(engine: Engine, since: int, subject: str) -> list[tuple[str, Any]]:
@@ -431,28 +454,10 @@ async def test_a_contact_renamed_reaches_the_list_only_columns_of_recent_termina
 ) -> None:
     """``contactName`` is a list-only field: a refresh whose detail shows the contact changed
     reads the conversation again, list row first — one event with both changes."""
-    from datetime import UTC, datetime
-
+    sim = recent_simulator(33)
     clock = StepClock()
-    sim = Simulator(
-        SimConfig(
-            seed=33,
-            conversations=250,
-            messages_per_conversation=2,
-            epoch=datetime.now(tz=UTC),
-            detail_missing_rate=0,
-        )
-    )
-    settle_attachments(sim)
     with SimServer(sim) as server:
-        settings = make_settings(
-            server.base_url,
-            db_url,
-            poll_interval_s=30,
-            refresh_interval_s=300,
-            refresh_recent_days=100,
-        )
-        async with open_sync(settings) as ctx:
+        async with open_sync(refresh_settings(server.base_url, db_url)) as ctx:
             ctx.clock = clock
             await sync(ctx)
             cid = not_on_the_first_page(sim, conversations_in(sim, "resolved"))
@@ -501,28 +506,10 @@ async def test_a_drift_no_walk_could_mend_is_forgotten_once_a_read_no_longer_sho
 async def test_a_reply_first_seen_by_the_refresh_is_told_once_with_its_list_fields(
     db_url: str, engine: Engine, isolated_config: Path
 ) -> None:
-    from datetime import UTC, datetime
-
+    sim = recent_simulator(34)
     clock = StepClock()
-    sim = Simulator(
-        SimConfig(
-            seed=34,
-            conversations=250,
-            messages_per_conversation=2,
-            epoch=datetime.now(tz=UTC),
-            detail_missing_rate=0,
-        )
-    )
-    settle_attachments(sim)
     with SimServer(sim) as server:
-        settings = make_settings(
-            server.base_url,
-            db_url,
-            poll_interval_s=30,
-            refresh_interval_s=300,
-            refresh_recent_days=100,
-        )
-        async with open_sync(settings) as ctx:
+        async with open_sync(refresh_settings(server.base_url, db_url)) as ctx:
             ctx.clock = clock
             await sync(ctx)
             cid = not_on_the_first_page(sim, conversations_in(sim, "resolved"))
