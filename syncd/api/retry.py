@@ -23,10 +23,11 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 import httpx
+
+from syncd.retry_after import parse_retry_after
 
 DEFAULT_MAX_ATTEMPTS = 6
 DEFAULT_BASE_DELAY_S = 0.5
@@ -59,30 +60,6 @@ def classify_transport_error(exc: httpx.TransportError) -> TransportFailure:
     if isinstance(exc, httpx.TimeoutException):
         return TransportFailure.TIMEOUT
     return TransportFailure.NETWORK
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After value (delta-seconds or HTTP-date); None if unusable."""
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        if seconds != seconds or seconds < 0 or seconds == float("inf"):
-            return None
-        return seconds
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:  # RFC 850 / asctime forms carry no zone; HTTP dates are GMT
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def backoff_delay(

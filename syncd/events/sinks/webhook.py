@@ -15,7 +15,7 @@ import hmac
 import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -27,6 +27,7 @@ from syncd.config import WebhookSinkSettings
 from syncd.errors import ConfigError
 from syncd.events.envelope import OutboxEvent
 from syncd.events.sinks.base import RetryableDelivery, Sink, SinkGone
+from syncd.retry_after import parse_retry_after
 
 log = structlog.get_logger(__name__)
 
@@ -61,24 +62,6 @@ def sign(keys: Sequence[bytes], msg_id: str, timestamp: int, body: bytes) -> str
         "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
         for key in keys
     )
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), else None."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:  # RFC 9110 dates are GMT
-        return None
-    return max(0.0, moment.timestamp() - now)
 
 
 class WebhookSink(Sink):
@@ -156,8 +139,8 @@ class WebhookSink(Sink):
         await self.start()
         assert self._client is not None
         body = event.payload.encode("utf-8")
-        now = self._clock().timestamp()  # once per attempt: signing and Retry-After
-        timestamp = int(now)
+        now = self._clock()  # once per attempt: signing and Retry-After
+        timestamp = int(now.timestamp())
         headers = {
             **self._headers,
             "content-type": "application/json",
@@ -189,7 +172,9 @@ class WebhookSink(Sink):
             elapsed_ms=round((time.monotonic() - started) * 1000),
         )
 
-    def _judge(self, event: OutboxEvent, response: httpx.Response, head: bytes, now: float) -> None:
+    def _judge(
+        self, event: OutboxEvent, response: httpx.Response, head: bytes, now: datetime
+    ) -> None:
         status = response.status_code
         if 200 <= status < 300:
             return
