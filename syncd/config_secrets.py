@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import SecretStr
 
 from syncd.config_sinks import WebhookSinkSettings
+from syncd.urls import strip_credentials
 
 if TYPE_CHECKING:
     from syncd.config import Settings
@@ -67,9 +68,7 @@ def redacted_dump(settings: Settings) -> dict[str, Any]:
 
 def safe_database_url(url: str) -> str:
     """The database URL with any password masked, for display."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    return strip_credentials(url, mask="***")
 
 
 def _safe_url(url: str) -> str:
@@ -82,10 +81,7 @@ def _safe_url(url: str) -> str:
             for key, sep, _ in (item.partition("=") for item in parts.query.split("&"))
         )
         parts = parts._replace(query=masked)
-    if parts.password is not None:
-        host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
-    return urlunsplit(parts)
+    return strip_credentials(urlunsplit(parts), mask="***")
 
 
 def _redact(value: Any) -> Any:

@@ -28,6 +28,7 @@ from syncd.errors import ConfigError
 from syncd.events.envelope import OutboxEvent
 from syncd.events.sinks.base import RetryableDelivery, Sink, SinkGone
 from syncd.retry_after import parse_retry_after
+from syncd.urls import strip_credentials
 
 log = structlog.get_logger(__name__)
 
@@ -211,12 +212,11 @@ class WebhookSink(Sink):
         if not location:
             return "(no Location header)"
         try:
-            parts = urlsplit(location)
+            parts = urlsplit(strip_credentials(location))
         except ValueError:
             return "(an unparsable Location)"
-        netloc = parts.netloc.rpartition("@")[2]
         query = "..." if parts.query else ""
-        text = self._redact(urlunsplit((parts.scheme, netloc, parts.path, query, "")))
+        text = self._redact(urlunsplit((parts.scheme, parts.netloc, parts.path, query, "")))
         return text[:SNIPPET_CHARS]
 
     def _redact(self, text: str) -> str:
