@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
 from syncd.errors import ConfigError
-from syncd.logging import redact_text
+from syncd.masking import redact_text
 
 ENV_PREFIX = "SYNCD_"
 ENV_DELIMITER = "__"

@@ -27,6 +27,7 @@ from syncd.config import WebhookSinkSettings
 from syncd.errors import ConfigError
 from syncd.events.envelope import OutboxEvent
 from syncd.events.sinks.base import RetryableDelivery, Sink, SinkGone
+from syncd.masking import compile_secrets, redact_text
 from syncd.retry_after import parse_retry_after
 from syncd.urls import strip_credentials
 
@@ -40,8 +41,6 @@ SNIPPET_CHARS = 200
 _OWN_HEADERS = frozenset(
     {"content-type", "content-length", "webhook-id", "webhook-timestamp", "webhook-signature"}
 )
-# Configured values shorter than this are not treated as secrets when redacting error texts.
-_MIN_REDACT_LEN = 4
 
 
 def decode_secret(secret: str) -> bytes:
@@ -93,7 +92,7 @@ class WebhookSink(Sink):
         self._clock = clock
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
-        self._secret_texts = _secret_texts(secrets, (headers or {}).values(), url)
+        self._secrets = compile_secrets(_secret_texts(secrets, (headers or {}).values(), url))
 
     @classmethod
     def from_settings(cls, settings: WebhookSinkSettings) -> WebhookSink:
@@ -220,9 +219,7 @@ class WebhookSink(Sink):
         return text[:SNIPPET_CHARS]
 
     def _redact(self, text: str) -> str:
-        for secret in self._secret_texts:
-            text = text.replace(secret, "***")
-        return text
+        return redact_text(text, self._secrets)
 
 
 async def _read_head(response: httpx.Response) -> bytes:
@@ -238,7 +235,7 @@ async def _read_head(response: httpx.Response) -> bytes:
     return bytes(head[:MAX_BODY_READ])
 
 
-def _secret_texts(secrets: Iterable[str], header_values: Iterable[str], url: str) -> list[str]:
+def _secret_texts(secrets: Iterable[str], header_values: Iterable[str], url: str) -> set[str]:
     """Every text that must never show in an error: secrets, header values, URL credentials."""
     texts: set[str] = set()
     for secret in secrets:
@@ -249,5 +246,4 @@ def _secret_texts(secrets: Iterable[str], header_values: Iterable[str], url: str
     password = urlsplit(url).password
     if password:
         texts.add(password)
-    # Longest first, so a value containing another is replaced whole.
-    return sorted((t for t in texts if len(t) >= _MIN_REDACT_LEN), key=len, reverse=True)
+    return texts  # too short ones are left out, the longest matched first: compile_secrets
