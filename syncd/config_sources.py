@@ -40,7 +40,13 @@ KEYED_ERROR = "syncd_key"
 # Keys whose offending input must never be repeated, whatever pydantic's message says.
 SECRET_KEYS = frozenset({"token", "secret", "secrets", "url", "headers"})
 
-SINK_TYPES = ("stdout", "file", "webhook", "command", "nats")
+
+def _sink_types() -> tuple[str, ...]:
+    """Every sink ``type``, as ``syncd.config_sinks.SinkSettings`` lists them."""
+    from syncd.config_sinks import sink_types  # the models import this module
+
+    return sink_types()
+
 
 _VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
 
@@ -230,7 +236,7 @@ def _did_you_mean(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
     for part in parents:
         if isinstance(part, int):
             continue
-        if part in SINK_TYPES:  # pydantic's discriminator step: that sink type's model
+        if part in _sink_types():  # pydantic's discriminator step: that sink type's model
             current = _sink_model(part)
             continue
         field = current.model_fields.get(part) if _is_model(current) else None
@@ -274,7 +280,7 @@ def _message(kind: str, msg: str, loc: tuple[str | int, ...]) -> tuple[tuple[str
     if kind == "missing":
         return loc, "required but not set"
     if kind in ("union_tag_not_found", "union_tag_invalid"):
-        return (*loc, "type"), f"must be one of {', '.join(SINK_TYPES)}"
+        return (*loc, "type"), f"must be one of {', '.join(_sink_types())}"
     msg = msg.replace("Value error, ", "").replace("Input should be", "must be")
     msg = msg.replace("String should", "must").replace("List should", "must")
     return loc, msg
@@ -287,7 +293,7 @@ def _clean_location(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
         len(parts) >= 3
         and parts[0] == "sinks"
         and isinstance(parts[1], int)
-        and (parts[2] in SINK_TYPES)
+        and (parts[2] in _sink_types())
     ):
         del parts[2]
     return tuple(parts)
