@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
 from syncd.errors import ConfigError
-from syncd.masking import redact_text
+from syncd.masking import compile_secrets, redact_text
 
 ENV_PREFIX = "SYNCD_"
 ENV_DELIMITER = "__"
@@ -210,11 +210,10 @@ def describe_validation_error(
         loc, message = _message(error["type"], str(error["msg"]), loc)
         if error["type"] == "extra_forbidden" and model is not None:
             message += _did_you_mean(model, raw_loc)
+        secrets = None
         if loc and loc[-1] in SECRET_KEYS and isinstance(error.get("input"), str):
-            secret = str(error["input"])
-            if len(secret) >= 4:
-                message = message.replace(secret, "***")
-        message = redact_text(message)
+            secrets = compile_secrets([str(error["input"])])
+        message = redact_text(message, secrets)
         variable = _env_source(loc, env or {})
         if variable is None:
             from_file = True

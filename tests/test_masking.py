@@ -1,5 +1,5 @@
 """The one secret masker (``syncd.masking``): the log pipeline, ``config check``'s dump,
-configuration errors and the webhook sink's error texts all mask through it.
+configuration errors, the API client's error texts and the webhook sink's all mask through it.
 
 The masking rules themselves stay tested where they were first written: ``tests/test_logging.py``
 (patterns, nesting, secret-looking substrings), ``tests/test_config.py`` (the dump) and
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
+import syncd.api.http
 import syncd.config_secrets
 import syncd.config_sources
 import syncd.events.sinks.webhook
@@ -27,6 +28,8 @@ def test_there_is_one_copy() -> None:
     assert syncd.logging.compile_secrets is compile_secrets
     assert syncd.logging.MASK == MASK == "***"
     assert syncd.config_sources.redact_text is redact_text
+    assert syncd.config_sources.compile_secrets is compile_secrets
+    assert syncd.api.http.redact_text is redact_text
     assert syncd.config_secrets.redact is redact
     assert syncd.events.sinks.webhook.redact_text is redact_text
     assert masking.MIN_SECRET_LENGTH == 4
