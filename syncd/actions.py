@@ -1,4 +1,4 @@
-"""``syncd api <action>``: the oHallo actions for scripts and event hooks (DESIGN.md §3).
+"""``syncd api <action>``: the oHallo actions for scripts and event hooks.
 
 They use the configured API key (a hook started by a command sink gets ``SYNCD_CONFIG``, so its
 ``syncd api`` reads the same settings; the key is never passed on the command line). The API's

@@ -42,7 +42,7 @@ def _handler(parser: argparse.ArgumentParser, target: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command tree of DESIGN.md §3."""
+    """The whole command tree (README.md lists the commands)."""
     parser = argparse.ArgumentParser(
         prog="syncd",
         description="Keeps a local SQL mirror of an oHallo account and emits change events.",

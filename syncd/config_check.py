@@ -1,6 +1,6 @@
 """``syncd config check``: validate the configuration and print it with every secret masked.
 
-Exit 0: valid and usable. Exit 2 (DESIGN.md §3): invalid, or valid but syncd could not run with
+Exit 0: valid and usable. Exit 2: invalid, or valid but syncd could not run with
 it: no API key, a command sink whose program does not exist, a file sink whose directory cannot
 be written, an ``events`` pattern that matches no event type. ``--online`` also makes one
 authenticated request (exit 1 when the API refuses it or cannot be reached).

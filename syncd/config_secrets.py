@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import SecretStr
-
 from syncd.config_sinks import WebhookSinkSettings
+from syncd.masking import MASK, redact
+from syncd.urls import strip_credentials
 
 if TYPE_CHECKING:
     from syncd.config import Settings
@@ -50,7 +50,7 @@ def _database_password(url: str) -> str | None:
 
 def redacted_dump(settings: Settings) -> dict[str, Any]:
     """The effective configuration as plain data, every secret shown as ``***``."""
-    data: dict[str, Any] = _redact(settings.model_dump(mode="python"))
+    data: dict[str, Any] = _paths_as_text(redact(settings.model_dump(mode="python")))
     data["api"]["base_url"] = _safe_url(settings.api.base_url)
     data["database"]["url"] = safe_database_url(settings.database.url.get_secret_value())
     # name and type first: they say which sink the block is.
@@ -61,15 +61,13 @@ def redacted_dump(settings: Settings) -> dict[str, Any]:
         if "url" in sink:
             sink["url"] = _safe_url(sink["url"])
         if "headers" in sink:
-            sink["headers"] = {name: "***" for name in sink["headers"]}
+            sink["headers"] = {name: MASK for name in sink["headers"]}
     return data
 
 
 def safe_database_url(url: str) -> str:
     """The database URL with any password masked, for display."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    return strip_credentials(url, mask=MASK)
 
 
 def _safe_url(url: str) -> str:
@@ -78,23 +76,18 @@ def _safe_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.query:
         masked = "&".join(
-            f"{key}=***" if sep else key
+            f"{key}={MASK}" if sep else key
             for key, sep, _ in (item.partition("=") for item in parts.query.split("&"))
         )
         parts = parts._replace(query=masked)
-    if parts.password is not None:
-        host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
-    return urlunsplit(parts)
+    return strip_credentials(urlunsplit(parts), mask=MASK)
 
 
-def _redact(value: Any) -> Any:
-    if isinstance(value, SecretStr):
-        return "***"
+def _paths_as_text(value: Any) -> Any:
     if isinstance(value, dict):
-        return {key: _redact(item) for key, item in value.items()}
+        return {key: _paths_as_text(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_redact(item) for item in value]
+        return [_paths_as_text(item) for item in value]
     if isinstance(value, Path):
         return str(value)
     return value

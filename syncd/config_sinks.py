@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import typing
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -35,6 +36,9 @@ def http_url(value: str) -> str:
 class _SinkBase(Section):
     """Keys every sink has."""
 
+    sink_class: ClassVar[str]
+    """Where the ``Sink`` this entry builds lives: ``"module:Class"`` (see ``build_sink``)."""
+
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
     events: Annotated[list[Name], Field(min_length=1)] = Field(default_factory=lambda: ["*"])
     backfill: Literal["deliver", "skip"] = "deliver"
@@ -48,12 +52,16 @@ class _SinkBase(Section):
 class StdoutSinkSettings(_SinkBase):
     """A sink printing JSON lines on standard output (``pretty``: one readable line each)."""
 
+    sink_class: ClassVar[str] = "syncd.events.sinks.stdout:StdoutSink"
+
     type: Literal["stdout"]
     format: Literal["json", "pretty"] = "json"
 
 
 class FileSinkSettings(_SinkBase):
     """A sink appending JSON lines to a file (``~`` and ``${VAR}`` expanded in ``path``)."""
+
+    sink_class: ClassVar[str] = "syncd.events.sinks.file:FileSink"
 
     type: Literal["file"]
     path: Path
@@ -72,6 +80,8 @@ _RESERVED_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signa
 
 class WebhookSinkSettings(_SinkBase):
     """A sink POSTing signed events to an HTTP endpoint (Standard Webhooks)."""
+
+    sink_class: ClassVar[str] = "syncd.events.sinks.webhook:WebhookSink"
 
     type: Literal["webhook"]
     url: str
@@ -118,6 +128,8 @@ def _is_webhook_secret(value: str) -> bool:
 class CommandSinkSettings(_SinkBase):
     """A sink running a local program per event (argv, never a shell)."""
 
+    sink_class: ClassVar[str] = "syncd.events.sinks.command:CommandSink"
+
     type: Literal["command"]
     argv: Annotated[list[Name], Field(min_length=1)]
     timeout_s: PositiveFloat = 30.0
@@ -125,6 +137,8 @@ class CommandSinkSettings(_SinkBase):
 
 class NatsSinkSettings(_SinkBase):
     """A sink publishing to NATS JetStream."""
+
+    sink_class: ClassVar[str] = "syncd.events.sinks.nats:NatsSink"
 
     type: Literal["nats"]
     url: str = "nats://127.0.0.1:4222"
@@ -147,3 +161,12 @@ SinkSettings = Annotated[
     | NatsSinkSettings,
     Field(discriminator="type"),
 ]
+
+
+def sink_types() -> tuple[str, ...]:
+    """The ``type`` of every sink, in the order of ``SinkSettings``."""
+    union = typing.get_args(SinkSettings)[0]
+    return tuple(
+        typing.get_args(option.model_fields["type"].annotation)[0]
+        for option in typing.get_args(union)
+    )

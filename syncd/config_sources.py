@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
 from syncd.errors import ConfigError
-from syncd.logging import redact_text
+from syncd.masking import compile_secrets, redact_text
 
 ENV_PREFIX = "SYNCD_"
 ENV_DELIMITER = "__"
@@ -40,7 +40,13 @@ KEYED_ERROR = "syncd_key"
 # Keys whose offending input must never be repeated, whatever pydantic's message says.
 SECRET_KEYS = frozenset({"token", "secret", "secrets", "url", "headers"})
 
-SINK_TYPES = ("stdout", "file", "webhook", "command", "nats")
+
+def _sink_types() -> tuple[str, ...]:
+    """Every sink ``type``, as ``syncd.config_sinks.SinkSettings`` lists them."""
+    from syncd.config_sinks import sink_types  # the models import this module
+
+    return sink_types()
+
 
 _VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
 
@@ -204,11 +210,10 @@ def describe_validation_error(
         loc, message = _message(error["type"], str(error["msg"]), loc)
         if error["type"] == "extra_forbidden" and model is not None:
             message += _did_you_mean(model, raw_loc)
+        secrets = None
         if loc and loc[-1] in SECRET_KEYS and isinstance(error.get("input"), str):
-            secret = str(error["input"])
-            if len(secret) >= 4:
-                message = message.replace(secret, "***")
-        message = redact_text(message)
+            secrets = compile_secrets([str(error["input"])])
+        message = redact_text(message, secrets)
         variable = _env_source(loc, env or {})
         if variable is None:
             from_file = True
@@ -230,7 +235,7 @@ def _did_you_mean(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
     for part in parents:
         if isinstance(part, int):
             continue
-        if part in SINK_TYPES:  # pydantic's discriminator step: that sink type's model
+        if part in _sink_types():  # pydantic's discriminator step: that sink type's model
             current = _sink_model(part)
             continue
         field = current.model_fields.get(part) if _is_model(current) else None
@@ -274,7 +279,7 @@ def _message(kind: str, msg: str, loc: tuple[str | int, ...]) -> tuple[tuple[str
     if kind == "missing":
         return loc, "required but not set"
     if kind in ("union_tag_not_found", "union_tag_invalid"):
-        return (*loc, "type"), f"must be one of {', '.join(SINK_TYPES)}"
+        return (*loc, "type"), f"must be one of {', '.join(_sink_types())}"
     msg = msg.replace("Value error, ", "").replace("Input should be", "must be")
     msg = msg.replace("String should", "must").replace("List should", "must")
     return loc, msg
@@ -287,7 +292,7 @@ def _clean_location(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
         len(parts) >= 3
         and parts[0] == "sinks"
         and isinstance(parts[1], int)
-        and (parts[2] in SINK_TYPES)
+        and (parts[2] in _sink_types())
     ):
         del parts[2]
     return tuple(parts)

@@ -12,7 +12,7 @@ from syncd.config import Settings
 from syncd.sync.streams import STREAMS
 
 STALE_AFTER_INTERVALS = 3
-"""A stream with no success for this many of its intervals is stale (DESIGN.md §3)."""
+"""A stream with no success for this many of its intervals is stale (``syncd status``)."""
 
 PER_WORKSPACE = frozenset(stream.name for stream in STREAMS if stream.per_workspace)
 """Streams recorded per workspace even when the scope is the whole key (``*``)."""

@@ -1,6 +1,6 @@
 """Helpers for the analytics views' tests (tests/test_analytics_*.py).
 
-The facts of DESIGN.md §5 computed in Python, from the mirror's rows, as a reference for the
+The facts of docs/schema.md computed in Python, from the mirror's rows, as a reference for the
 views ``conversation_facts`` and ``attention_item_facts``; histories written into the mirror the
 way syncd writes them (``mirror_row``: API-shaped objects, ``raw``, ``synced_at``); the views
 read back with the same Python types on both databases.
@@ -39,7 +39,7 @@ CONVERSATION_FACTS = (
     "open_attention_item_count",
     "is_deleted",
 )
-"""The columns of ``conversation_facts``, in order (DESIGN.md §5: a contract)."""
+"""The columns of ``conversation_facts``, in order (docs/schema.md: a contract)."""
 
 ATTENTION_ITEM_FACTS = (
     "attention_item_id",
@@ -52,7 +52,7 @@ ATTENTION_ITEM_FACTS = (
     "time_to_resolve_s",
     "is_open",
 )
-"""The columns of ``attention_item_facts``, in order (DESIGN.md §5: a contract)."""
+"""The columns of ``attention_item_facts``, in order (docs/schema.md: a contract)."""
 
 TIMESTAMPS = frozenset(
     {"created_at", "first_inbound_at", "first_response_at", "first_resolved_at", "resolved_at"}

@@ -2,7 +2,7 @@
 
 Real HTTP to an in-process ``SimServer`` on 127.0.0.1, a real database (``db_url``), no mocks:
 settings for an in-process sync, the environment of a ``syncd sync`` subprocess, snapshots of
-the mirror and of the outbox to compare, the request budget of DESIGN.md §6, bounded polling.
+the mirror and of the outbox to compare, the request budget of README.md, bounded polling.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ def status_counts(sim: Simulator, workspace_id: str | None) -> Counter[str]:
 
 
 def idle_cost(sim: Simulator, workspaces: Sequence[str]) -> Counter[str]:
-    """DESIGN.md §6 cost goal of an idle ``syncd sync`` (status counts due), by route.
+    """The cost goal of an idle ``syncd sync`` (status counts due), by route.
 
     Per scope (each configured workspace, or the whole key when none is configured): for each
     non-terminal status, max(1, ceil(n / 100)) list requests, plus one head page of the

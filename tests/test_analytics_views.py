@@ -1,4 +1,4 @@
-"""The analytics views (DESIGN.md §5) on both databases: their columns, the edge cases written out,
+"""The analytics views (docs/schema.md) on both databases: their columns, edge cases written out,
 and a property: for random histories the views equal the facts computed in Python.
 
 Histories are written straight into the mirror as syncd writes them (API-shaped objects through

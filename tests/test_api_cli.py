@@ -1,4 +1,4 @@
-"""``syncd api <action>`` (DESIGN.md §3) as a script or hook runs it: a subprocess with the
+"""``syncd api <action>`` as a script or hook runs it: a subprocess with the
 configured key, against the simulator over real HTTP. Every action changes the simulator's
 state; a refusal is exit 1 with one line (status and message), bad usage exit 2; the key never
 appears in the output."""

@@ -14,7 +14,6 @@ from syncd.api.retry import (
     TransportFailure,
     backoff_delay,
     classify_transport_error,
-    parse_retry_after,
     retry_decision,
 )
 
@@ -97,16 +96,6 @@ def test_retry_after_as_an_http_date_is_honoured() -> None:
     decision = retry_decision(429, {"Retry-After": header}, 1, now=NOW, rng=half)
     assert decision.retry
     assert decision.delay_s == pytest.approx(9.0)
-
-
-def test_retry_after_in_the_past_means_retry_now() -> None:
-    header = format_datetime(NOW - timedelta(minutes=5), usegmt=True)
-    assert parse_retry_after(header, NOW) == 0.0
-
-
-@pytest.mark.parametrize("value", [None, "", "  ", "later", "nan", "inf", "-1", "Fri, 99 Foo"])
-def test_unusable_retry_after_values_are_ignored(value: str | None) -> None:
-    assert parse_retry_after(value, NOW) is None
 
 
 def test_httpx_headers_are_read_case_insensitively() -> None:

@@ -66,7 +66,7 @@ def config_error(path: Path | None = None) -> str:
     return str(caught.value)
 
 
-# --- defaults (DESIGN.md §4) -------------------------------------------------------------------
+# --- defaults ----------------------------------------------------------------------------------
 
 
 def test_defaults_follow_the_design() -> None:
@@ -385,7 +385,7 @@ def test_config_check_masks_token_webhook_secrets_and_database_password(tmp_path
 
 
 def test_config_check_without_a_file_says_so_and_fails_without_a_token() -> None:
-    # DESIGN.md §3: exit 2 when it could not run, and without a key syncd cannot.
+    # The CLI's rule: exit 2 when it could not run, and without a key syncd cannot.
     result = run_syncd("config", "check")
     assert result.returncode == 2, result.stderr
     assert result.stdout.startswith("# no config file; defaults and environment only")

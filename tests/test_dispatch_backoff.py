@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.events.backoff import DEFAULT_BACKOFF, MAX_RETRY_AFTER_S, BackoffPolicy
+from syncd.backoff import DEFAULT_BACKOFF, MAX_RETRY_AFTER_S, BackoffPolicy
 
 attempts = st.integers(min_value=1, max_value=200)
 seeds = st.integers(min_value=0, max_value=2**32)
@@ -76,3 +76,37 @@ def test_a_nonsensical_policy_is_refused(bad: dict[str, float]) -> None:
 def test_attempts_are_one_based() -> None:
     with pytest.raises(ValueError):
         DEFAULT_BACKOFF.ceiling(0)
+
+
+@given(
+    attempt=st.integers(min_value=1, max_value=200),
+    fraction=st.floats(min_value=-1.0, max_value=2.0),
+    base=st.floats(min_value=0.001, max_value=10.0),
+    cap=st.floats(min_value=0.01, max_value=600.0),
+)
+def test_the_client_backoff_is_this_policy_with_x2_and_full_jitter(
+    attempt: int, fraction: float, base: float, cap: float
+) -> None:
+    from syncd.api.retry import backoff_delay
+    from syncd.backoff import FractionSource
+
+    policy = BackoffPolicy(base_s=min(base, cap), factor=2.0, cap_s=cap, jitter="full")
+    expected = policy.delay(attempt, rng=FractionSource(lambda: fraction))
+    got = backoff_delay(attempt, base_delay_s=base, max_delay_s=cap, rng=lambda: fraction)
+    assert got == expected
+    assert 0.0 <= got <= min(cap, base * 2 ** (attempt - 1))
+
+
+def test_a_fraction_source_stays_inside_its_bounds() -> None:
+    from syncd.backoff import FractionSource
+
+    assert FractionSource(lambda: 0.5).uniform(2.0, 4.0) == 3.0
+    assert FractionSource(lambda: -3.0).uniform(2.0, 4.0) == 2.0
+    assert FractionSource(lambda: 7.0).uniform(2.0, 4.0) == 4.0
+
+
+def test_a_zero_base_or_cap_means_no_wait() -> None:
+    from syncd.api.retry import backoff_delay
+
+    assert backoff_delay(3, base_delay_s=0.0, rng=lambda: 1.0) == 0.0
+    assert backoff_delay(3, max_delay_s=0.0, rng=lambda: 1.0) == 0.0

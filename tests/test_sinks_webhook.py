@@ -23,7 +23,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from syncd.config import WebhookSinkSettings
 from syncd.events.envelope import OutboxEvent
 from syncd.events.sinks import RetryableDelivery, SinkGone, build_sink
-from syncd.events.sinks.webhook import WebhookSink, decode_secret, parse_retry_after, sign
+from syncd.events.sinks.webhook import WebhookSink, decode_secret, sign
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -334,21 +334,3 @@ def test_undecodable_secret_is_a_config_error_without_the_secret(bad: str) -> No
         decode_secret(bad)
     body = bad.removeprefix("whsec_")
     assert not body or body not in str(caught.value)
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [
-        ("12", 12.0),
-        ("0", 0.0),
-        ("-5", 0.0),
-        ("Wed, 01 Jan 2030 12:01:00 GMT", 60.0),
-        ("Wed, 01 Jan 2030 11:00:00 GMT", 0.0),
-        ("soon", None),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_retry_after_parsing(header: str | None, expected: float | None) -> None:
-    now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC).timestamp()
-    assert parse_retry_after(header, now) == expected

@@ -1,4 +1,4 @@
-"""The request budget of DESIGN.md §6, counted by the simulator's server.
+"""The request budget (README.md), counted by the simulator's server.
 
 An idle ``syncd sync`` makes, per scope, max(1, ceil(n / 100)) list requests for each non-terminal
 status, one head page of the unfiltered list, two attention requests (open, acknowledged), and

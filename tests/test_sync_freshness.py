@@ -1,4 +1,4 @@
-"""The freshness contract of DESIGN.md §6, change by change, on SQLite and PostgreSQL.
+"""The freshness contract (README.md), change by change, on SQLite and PostgreSQL.
 
 Each test makes one kind of change in the simulator and runs the passes that the contract says
 must see it within its bound: one hot pass for list-visible changes and (while the list is
@@ -376,7 +376,7 @@ async def test_a_slow_attention_answer_never_reopens_an_item_resolved_meanwhile(
 async def test_the_idle_cost_with_refresh_and_unsettled_attachments_stays_within_the_formula(
     db_url: str, engine: Engine, isolated_config: Path
 ) -> None:
-    """DESIGN.md §6: hot lists + head page + attention per pass, the refresh share, and what
+    """Freshness contract: hot lists + head page + attention per pass, the refresh share, and what
     the backoff allows for attachments that never settle — over one refresh interval."""
     clock = StepClock()
     sim = Simulator(

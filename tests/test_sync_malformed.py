@@ -1,6 +1,6 @@
 """Malformed rows and broken details: logged with what identifies them, skipped, picked up later.
 
-DESIGN.md §6 and §8: a malformed row is logged and skipped and never stops the other rows; a pass
+The freshness contract: a malformed row is logged and skipped and never stops the other rows; a pass
 that skipped rows still exits 0 and counts them; a detail that failed (broken JSON) is remembered
 in ``conversations.detail_error`` and retried on the next pass, whatever the conversation's status.
 """

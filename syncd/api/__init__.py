@@ -21,7 +21,8 @@ from syncd.api.models import (
     StatusCounts,
 )
 from syncd.api.pagination import CursorWalk
-from syncd.api.retry import RetryDecision, TransportFailure, parse_retry_after, retry_decision
+from syncd.api.retry import RetryDecision, TransportFailure, retry_decision
+from syncd.retry_after import parse_retry_after
 
 __all__ = [
     "Account",

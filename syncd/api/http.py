@@ -36,6 +36,7 @@ from syncd.errors import (
     RateLimited,
     ServerError,
 )
+from syncd.masking import compile_secrets, redact_text
 
 log = structlog.get_logger(__name__)
 
@@ -120,7 +121,7 @@ class HttpCore:
         self._max_retry_delay_s = max_retry_delay_s
         self._on_request: RequestHook = on_request or _ignore
         self._on_retry: RetryHook = on_retry or _ignore
-        self._redact_value = token
+        self._secrets = compile_secrets([token])
         self.budget = RequestBudget(
             max_requests_per_s,
             max_concurrency,
@@ -163,7 +164,7 @@ class HttpCore:
 
     def redact(self, text: str) -> str:
         """``text`` with the token masked, cut to a log-friendly length."""
-        return text.replace(self._redact_value, "***")[:_MAX_ERROR_TEXT]
+        return redact_text(text, self._secrets)[:_MAX_ERROR_TEXT]
 
     def _error_text(self, response: httpx.Response) -> str:
         """The server's ``error`` message, else the reason phrase."""

@@ -1,4 +1,4 @@
-"""Logging the rows an API answer had that syncd could not read (DESIGN.md §8: logged with
+"""Logging the rows an API answer had that syncd could not read (the rule: logged with
 what identifies them, then skipped)."""
 
 from __future__ import annotations

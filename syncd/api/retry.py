@@ -23,10 +23,12 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 import httpx
+
+from syncd.backoff import BackoffPolicy, FractionSource
+from syncd.retry_after import parse_retry_after
 
 DEFAULT_MAX_ATTEMPTS = 6
 DEFAULT_BASE_DELAY_S = 0.5
@@ -61,30 +63,6 @@ def classify_transport_error(exc: httpx.TransportError) -> TransportFailure:
     return TransportFailure.NETWORK
 
 
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After value (delta-seconds or HTTP-date); None if unusable."""
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        if seconds != seconds or seconds < 0 or seconds == float("inf"):
-            return None
-        return seconds
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:  # RFC 850 / asctime forms carry no zone; HTTP dates are GMT
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
-
-
 def backoff_delay(
     attempt: int,
     *,
@@ -92,11 +70,14 @@ def backoff_delay(
     max_delay_s: float = DEFAULT_MAX_DELAY_S,
     rng: Callable[[], float] = random.random,
 ) -> float:
-    """Exponential backoff with full jitter for the attempt that just failed (1-based)."""
-    exponent = min(max(attempt - 1, 0), 62)  # bounded so huge attempt numbers cannot overflow
-    ceiling = min(max_delay_s, base_delay_s * (2.0**exponent))
-    fraction = min(max(rng(), 0.0), 1.0)
-    return max(0.0, ceiling * fraction)
+    """Exponential backoff (x2) with full jitter for the attempt that just failed (1-based)."""
+    if min(base_delay_s, max_delay_s) <= 0:
+        return 0.0
+    policy = BackoffPolicy(
+        base_s=min(base_delay_s, max_delay_s), factor=2.0, cap_s=max_delay_s, jitter="full"
+    )
+    # Bounded as before (2**62 at the most), so huge attempt numbers cost nothing.
+    return max(0.0, policy.delay(min(max(attempt, 1), 63), rng=FractionSource(rng)))
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:

@@ -29,9 +29,9 @@ from typing import Concatenate, ParamSpec, TypeVar
 import structlog
 from sqlalchemy import Connection, Engine
 
+from syncd.backoff import DEFAULT_BACKOFF, BackoffPolicy
 from syncd.clock import Clock, utc_now
 from syncd.events import ledger
-from syncd.events.backoff import DEFAULT_BACKOFF, BackoffPolicy
 from syncd.events.envelope import OutboxEvent
 from syncd.events.report import SinkReport
 from syncd.events.retention import prune_events

@@ -1,4 +1,4 @@
-"""The change-event envelope (DESIGN.md §7), built by pure code and serialised once."""
+"""The change-event envelope (docs/events.md), built by pure code and serialised once."""
 
 from __future__ import annotations
 

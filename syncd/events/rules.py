@@ -30,7 +30,7 @@ class SinkRule:
 
     ``start`` applies once, when the database first sees the sink: ``earliest`` (the default of
     a rule built in code) from the first stored event, ``latest`` (the default of a configured
-    sink, DESIGN.md §4) from the current end of the outbox.
+    sink, docs/events.md) from the current end of the outbox.
     """
 
     name: str

@@ -118,7 +118,7 @@ def ensure_schema(settings: Settings, engine: Engine | None = None) -> str:
 def _register_sinks(settings: Settings, engine: Engine) -> None:
     """Give each configured sink the database has not seen its start position, before any pass
     can write an event: ``start = "latest"`` must mean the end of the outbox as it was when the
-    sink was added, not after the first sync that follows (DESIGN.md §4)."""
+    sink was added, not after the first sync that follows (docs/events.md)."""
     if not settings.sinks:
         return
     # Imported here: syncd.events imports syncd.store (engine, tables) at module level.

@@ -1,4 +1,4 @@
-"""The mirror's tables (DESIGN.md §5) and syncd's own bookkeeping, as SQLAlchemy Core.
+"""The mirror's tables (docs/schema.md) and syncd's own bookkeeping, as SQLAlchemy Core.
 
 Names here are a contract with BI users: columns are the API's fields in snake_case. Every
 mirrored row keeps the payload it came from in ``raw`` and when syncd wrote it in ``synced_at``.

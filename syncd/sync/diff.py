@@ -1,6 +1,6 @@
 """What changed, and which events say so: pure functions over API-shaped (camelCase) objects.
 
-Rules (DESIGN.md §7): one event per object per observation, carrying every changed field in
+Rules (docs/events.md): one event per object per observation, carrying every changed field in
 ``changes`` as ``[old, new]``, with the most specific type. A new message is told by its
 ``message.*`` event; a conversation whose only moved fields are the ones a new message moves gets
 no ``conversation.updated`` when a message event for it is in the same observation.

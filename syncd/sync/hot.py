@@ -200,7 +200,7 @@ async def hot_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult:
     await gather_all(walk.status(status) for status in statuses)
     head = await read_head(walk, head_state.watermark, ctx.settings.sync.lookback_s)
     # Hot last time, in no hot list now: learn where it went (another status, or deleted).
-    # A failed detail is retried on the next pass whatever the status (DESIGN.md §6), also
+    # A failed detail is retried on the next pass whatever the status (the freshness contract), also
     # where no list shows the conversation (a resolved one, say).
     failed = await ctx.read(lambda conn: _failed_detail_ids(conn, workspace_id))
     await walk.chase(before | failed)

@@ -99,7 +99,7 @@ def workspaces_of(conn: Connection, scope: str | None) -> list[str]:
 def heals_due(conn: Connection, scope: str | None, hot_started: datetime) -> dict[str, Suspected]:
     """Per workspace of the scope: a drift read before ``hot_started`` and not checked yet.
 
-    This is the rule "a drift that outlives a later hot pass is healed" (DESIGN.md §6): the
+    This is the rule "a drift that outlives a later hot pass is healed" (freshness contract): the
     hot pass that began after the counts were read has now run.
     """
     due: dict[str, Suspected] = {}

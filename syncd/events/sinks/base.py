@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from syncd.errors import SinkError
 from syncd.events.envelope import OutboxEvent
@@ -54,6 +54,11 @@ class Sink(ABC):
     #: How many events one ``deliver`` call may carry. 1 where the receiver acknowledges one
     #: event at a time (webhook, command); larger where a batch is acknowledged as a whole.
     max_batch: int = 1
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Self:
+        """The sink a ``[[sinks]]`` entry of this type describes (see ``registry``)."""
+        raise NotImplementedError(f"{cls.__name__} is not built from configuration")
 
     async def start(self) -> None:  # noqa: B027 (optional hook, no-op by default)
         """Prepare for delivery (repair files, open connections).

@@ -12,7 +12,6 @@ import importlib
 from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
@@ -20,6 +19,7 @@ from syncd.config import NatsSinkSettings
 from syncd.errors import ConfigError
 from syncd.events.envelope import EVENT_TYPES, OutboxEvent
 from syncd.events.sinks.base import RetryableDelivery, Sink
+from syncd.urls import strip_credentials
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -60,11 +60,7 @@ def subject_matches(pattern: str, subject: str) -> bool:
 
 def safe_url(url: str) -> str:
     """The server URL(s) without credentials, for logs and errors."""
-    shown = []
-    for server in url.split(","):
-        parts = urlsplit(server.strip())
-        shown.append(urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])))
-    return ",".join(shown)
+    return ",".join(strip_credentials(server.strip()) for server in url.split(","))
 
 
 class NatsSink(Sink):

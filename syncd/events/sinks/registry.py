@@ -1,16 +1,28 @@
-"""Which `Sink` class serves which ``[[sinks]]`` type."""
+"""Which `Sink` class serves which ``[[sinks]]`` type.
+
+Each settings class of ``syncd.config_sinks`` names its sink (``sink_class = "module:Class"``),
+so a new sink type is its module plus its entry in ``SinkSettings``; nothing here changes. The
+module is imported only when a sink of its type is configured (nats-py stays optional).
+"""
 
 from __future__ import annotations
 
-from syncd.config import (
-    CommandSinkSettings,
-    FileSinkSettings,
-    NatsSinkSettings,
-    SinkSettings,
-    StdoutSinkSettings,
-    WebhookSinkSettings,
-)
+import importlib
+from typing import TYPE_CHECKING
+
 from syncd.events.sinks.base import Sink
+
+if TYPE_CHECKING:
+    from syncd.config import SinkSettings
+
+
+def sink_class(settings: SinkSettings) -> type[Sink]:
+    """The `Sink` subclass a ``[[sinks]]`` entry names."""
+    module_name, _, class_name = type(settings).sink_class.partition(":")
+    found = getattr(importlib.import_module(module_name), class_name)
+    if not (isinstance(found, type) and issubclass(found, Sink)):
+        raise TypeError(f"{type(settings).sink_class} is not a Sink")
+    return found
 
 
 def build_sink(settings: SinkSettings) -> Sink:
@@ -19,24 +31,5 @@ def build_sink(settings: SinkSettings) -> Sink:
     :raises ConfigError: the sink cannot be built as configured (e.g. an undecodable webhook
         secret, or nats-py missing for a nats sink).
     """
-    if isinstance(settings, StdoutSinkSettings):
-        from syncd.events.sinks.stdout import StdoutSink
-
-        return StdoutSink.from_settings(settings)
-    if isinstance(settings, FileSinkSettings):
-        from syncd.events.sinks.file import FileSink
-
-        return FileSink.from_settings(settings)
-    if isinstance(settings, WebhookSinkSettings):
-        from syncd.events.sinks.webhook import WebhookSink
-
-        return WebhookSink.from_settings(settings)
-    if isinstance(settings, CommandSinkSettings):
-        from syncd.events.sinks.command import CommandSink
-
-        return CommandSink.from_settings(settings)
-    if isinstance(settings, NatsSinkSettings):
-        from syncd.events.sinks.nats import NatsSink
-
-        return NatsSink.from_settings(settings)
-    raise TypeError(f"unknown sink settings: {type(settings).__name__}")
+    built: Sink = sink_class(settings).from_settings(settings)
+    return built

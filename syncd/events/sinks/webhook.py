@@ -15,7 +15,7 @@ import hmac
 import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -27,6 +27,9 @@ from syncd.config import WebhookSinkSettings
 from syncd.errors import ConfigError
 from syncd.events.envelope import OutboxEvent
 from syncd.events.sinks.base import RetryableDelivery, Sink, SinkGone
+from syncd.masking import compile_secrets, redact_text
+from syncd.retry_after import parse_retry_after
+from syncd.urls import strip_credentials
 
 log = structlog.get_logger(__name__)
 
@@ -38,8 +41,6 @@ SNIPPET_CHARS = 200
 _OWN_HEADERS = frozenset(
     {"content-type", "content-length", "webhook-id", "webhook-timestamp", "webhook-signature"}
 )
-# Configured values shorter than this are not treated as secrets when redacting error texts.
-_MIN_REDACT_LEN = 4
 
 
 def decode_secret(secret: str) -> bytes:
@@ -61,24 +62,6 @@ def sign(keys: Sequence[bytes], msg_id: str, timestamp: int, body: bytes) -> str
         "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
         for key in keys
     )
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), else None."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:  # RFC 9110 dates are GMT
-        return None
-    return max(0.0, moment.timestamp() - now)
 
 
 class WebhookSink(Sink):
@@ -109,7 +92,7 @@ class WebhookSink(Sink):
         self._clock = clock
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
-        self._secret_texts = _secret_texts(secrets, (headers or {}).values(), url)
+        self._secrets = compile_secrets(_secret_texts(secrets, (headers or {}).values(), url))
 
     @classmethod
     def from_settings(cls, settings: WebhookSinkSettings) -> WebhookSink:
@@ -156,8 +139,8 @@ class WebhookSink(Sink):
         await self.start()
         assert self._client is not None
         body = event.payload.encode("utf-8")
-        now = self._clock().timestamp()  # once per attempt: signing and Retry-After
-        timestamp = int(now)
+        now = self._clock()  # once per attempt: signing and Retry-After
+        timestamp = int(now.timestamp())
         headers = {
             **self._headers,
             "content-type": "application/json",
@@ -189,7 +172,9 @@ class WebhookSink(Sink):
             elapsed_ms=round((time.monotonic() - started) * 1000),
         )
 
-    def _judge(self, event: OutboxEvent, response: httpx.Response, head: bytes, now: float) -> None:
+    def _judge(
+        self, event: OutboxEvent, response: httpx.Response, head: bytes, now: datetime
+    ) -> None:
         status = response.status_code
         if 200 <= status < 300:
             return
@@ -226,18 +211,15 @@ class WebhookSink(Sink):
         if not location:
             return "(no Location header)"
         try:
-            parts = urlsplit(location)
+            parts = urlsplit(strip_credentials(location))
         except ValueError:
             return "(an unparsable Location)"
-        netloc = parts.netloc.rpartition("@")[2]
         query = "..." if parts.query else ""
-        text = self._redact(urlunsplit((parts.scheme, netloc, parts.path, query, "")))
+        text = self._redact(urlunsplit((parts.scheme, parts.netloc, parts.path, query, "")))
         return text[:SNIPPET_CHARS]
 
     def _redact(self, text: str) -> str:
-        for secret in self._secret_texts:
-            text = text.replace(secret, "***")
-        return text
+        return redact_text(text, self._secrets)
 
 
 async def _read_head(response: httpx.Response) -> bytes:
@@ -253,7 +235,7 @@ async def _read_head(response: httpx.Response) -> bytes:
     return bytes(head[:MAX_BODY_READ])
 
 
-def _secret_texts(secrets: Iterable[str], header_values: Iterable[str], url: str) -> list[str]:
+def _secret_texts(secrets: Iterable[str], header_values: Iterable[str], url: str) -> set[str]:
     """Every text that must never show in an error: secrets, header values, URL credentials."""
     texts: set[str] = set()
     for secret in secrets:
@@ -264,5 +246,4 @@ def _secret_texts(secrets: Iterable[str], header_values: Iterable[str], url: str
     password = urlsplit(url).password
     if password:
         texts.add(password)
-    # Longest first, so a value containing another is replaced whole.
-    return sorted((t for t in texts if len(t) >= _MIN_REDACT_LEN), key=len, reverse=True)
+    return texts  # too short ones are left out, the longest matched first: compile_secrets

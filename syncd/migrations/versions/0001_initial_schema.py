@@ -1,4 +1,4 @@
-"""Initial schema: the mirror (DESIGN.md §5) and syncd's own bookkeeping.
+"""Initial schema: the mirror (docs/schema.md) and syncd's own bookkeeping.
 
 Revision ID: 0001
 Revises:

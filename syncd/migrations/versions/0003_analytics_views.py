@@ -1,6 +1,6 @@
 """Analytics: the views conversation_facts and attention_item_facts, the loaders' cursor indexes.
 
-The views are DESIGN.md §5's contract (documented in docs/schema.md). Their SQL is written here,
+The views are a contract (documented in docs/schema.md). Their SQL is written here,
 frozen with this revision: a later migration that changes them drops and recreates them with its
 own copy. A later migration that rebuilds one of the tables they read (SQLite batch mode, or a
 column type change on PostgreSQL) must drop them first and recreate them after

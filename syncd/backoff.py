@@ -1,8 +1,10 @@
-"""When to try a failed delivery again: a pure exponential schedule with jitter.
+"""The one backoff: a pure exponential schedule with jitter, for the event dispatcher (a failed
+delivery) and the API client (a failed request, ``syncd.api.retry``).
 
 The delay after the n-th failed attempt is ``base_s * factor**(n-1)``, capped at ``cap_s``, then
-jittered. With the defaults (30 s, x4, cap 12 h) the gaps are 30 s, 2 min, 8 min, 32 min, 2 h 8 min,
-8 h 32 min, 12 h: eight attempts span about a day (between 12 and 23 h with equal jitter).
+jittered. With the delivery defaults (30 s, x4, cap 12 h) the gaps are 30 s, 2 min, 8 min, 32 min,
+2 h 8 min, 8 h 32 min, 12 h: eight attempts span about a day (between 12 and 23 h with equal
+jitter). The client uses x2 with full jitter (``syncd.api.retry.backoff_delay``).
 
 A receiver's ``Retry-After`` is honoured as a lower bound: the next attempt never comes earlier
 than it asked (capped at ``MAX_RETRY_AFTER_S``, so a hostile or broken receiver cannot park a sink
@@ -13,6 +15,7 @@ for a week), and never earlier than the schedule says either, so a receiver answ
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -28,6 +31,20 @@ class Uniform(Protocol):
     def uniform(self, a: float, b: float, /) -> float:
         """A float between a and b."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class FractionSource:
+    """A ``Uniform`` drawn from a function returning a fraction (``random.random``-like).
+
+    A fraction outside 0..1 is clamped, so a draw never leaves ``[a, b]``.
+    """
+
+    fraction: Callable[[], float]
+
+    def uniform(self, a: float, b: float, /) -> float:
+        """``a + (b - a) * fraction()``."""
+        return a + (b - a) * min(max(self.fraction(), 0.0), 1.0)
 
 
 @dataclass(frozen=True, slots=True)
