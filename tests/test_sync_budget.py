@@ -175,3 +175,28 @@ async def test_an_unsettled_attachment_is_reread_with_exponential_backoff_until_
             server.reset_counts()
             await sync(ctx)
             assert server.request_counts == idle_cost(sim, []), "settled: never read again"
+
+
+async def test_a_failing_attachment_reread_moves_the_backoff_on_instead_of_retrying_every_pass(
+    db_url: str, engine: Engine, isolated_config: Path
+) -> None:
+    sim = Simulator(SimConfig(seed=9, conversations=40, messages_per_conversation=2))
+    settle_attachments(sim)
+    cid = conversations_in(sim, "resolved")[0]
+    sim.add_attachment(cid, status="processing")
+    clock = StepClock()
+    with SimServer(sim) as server:
+        settings = make_settings(server.base_url, db_url, poll_interval_s=30)
+        async with open_sync(settings) as ctx:
+            ctx.clock = clock
+            await sync(ctx)  # next look in 30 s
+            clock.advance(30)
+            sim.fail_next("get_attachments", status=500, times=10)
+            server.reset_counts()
+            await sync(ctx)
+            assert server.request_counts["get_attachments"] >= 1, "due: tried (and failed)"
+            assert conversation(engine, cid)["attachments_backoff_s"] == 60
+            clock.advance(30)  # +60 s: the next step is +90 s, not the next pass
+            server.reset_counts()
+            await sync(ctx)
+            assert server.request_counts == idle_cost(sim, [])

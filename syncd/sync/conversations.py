@@ -23,6 +23,7 @@ from syncd.sync.observe import (
     StoredConversation,
     fingerprint_row,
     plan_attachments,
+    plan_attachments_failed,
     plan_conversation,
     plan_deletion,
 )
@@ -51,10 +52,12 @@ class Gone:
 
 @dataclass(frozen=True, slots=True)
 class AttachmentsSeen:
-    """A re-read of the attachments of an otherwise unchanged conversation."""
+    """A re-read of the attachments of an otherwise unchanged conversation (``attachments``
+    None: the read failed — the backoff moves on, so a failing endpoint is not asked on every
+    pass)."""
 
     conversation_id: str
-    attachments: list[dict[str, Any]]
+    attachments: list[dict[str, Any]] | None
     observed_at: datetime
 
 
@@ -225,7 +228,7 @@ async def fetch_changed(
 async def attachments_of(
     ctx: SyncContext, conversation_id: str, priority: Priority
 ) -> Result | None:
-    """Re-read one conversation's attachments (None when the read failed; retried later)."""
+    """Re-read one conversation's attachments (a failed read: ``attachments`` None)."""
     observed_at = ctx.clock()
     try:
         found = await ctx.client.get_attachments(conversation_id, priority=priority)
@@ -233,12 +236,12 @@ async def attachments_of(
         # Not a confirmation that the conversation is gone (only its detail's 404 is): the
         # next hot pass or refresh reads the detail and learns which it is.
         log.warning("attachments_not_found", conversation_id=conversation_id)
-        return None
+        return AttachmentsSeen(conversation_id, None, observed_at)
     except AuthError:
         raise
     except ApiError as exc:
         log.warning("attachments_fetch_failed", conversation_id=conversation_id, error=str(exc))
-        return None
+        return AttachmentsSeen(conversation_id, None, observed_at)
     return AttachmentsSeen(conversation_id, [a.raw for a in found], observed_at)
 
 
@@ -391,7 +394,11 @@ def write_fetched(
             if before is not None:
                 changes.merge(plan_deletion(before, result.observed_at))
         elif isinstance(result, AttachmentsSeen):
-            if before is not None:
+            if before is None:
+                continue
+            if result.attachments is None:
+                changes.merge(plan_attachments_failed(before, result.observed_at, options))
+            else:
                 changes.merge(
                     plan_attachments(
                         before, result.attachments, result.observed_at, options=options

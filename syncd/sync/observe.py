@@ -470,6 +470,19 @@ def plan_attachments(
     return _plan_attachment_list(stored, str(stored.data["id"]), attachments, facts, options)
 
 
+def plan_attachments_failed(
+    stored: StoredConversation, observed_at: datetime, options: PlanOptions
+) -> ChangeSet:
+    """A re-read of unsettled attachments failed: nothing is known, but the backoff moves on
+    (the next try waits the next step, not one poll)."""
+    changes = ChangeSet()
+    if stored.attachments_pending:
+        changes.attachment_states[str(stored.data["id"])] = attachment_state(
+            True, False, stored.attachments_backoff_s, observed_at, options
+        )
+    return changes
+
+
 def plan_deletion(stored: StoredConversation, observed_at: datetime) -> ChangeSet:
     """A conversation confirmed gone (404): ``deleted_at`` and ``conversation.deleted``."""
     changes = ChangeSet()
