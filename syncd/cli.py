@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--online", action="store_true", help="also make one authenticated API request"
     )
-    _handler(check, "syncd.config_check:check_command")
+    _handler(check, "syncd.config.check:check_command")
 
     return parser
 

@@ -1,7 +1,7 @@
 """The one secret masker: known secrets and secret-looking substrings shown as ``***``.
 
 Used by the log pipeline (``syncd.logging``), the configuration as ``config check`` shows it
-(``syncd.config_secrets``), configuration errors, and the webhook sink's error texts.
+(``syncd.config.secrets``), configuration errors, and the webhook sink's error texts.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pydantic import SecretStr
 
 import syncd.api.http
-import syncd.config_secrets
-import syncd.config_sources
+import syncd.config.secrets
+import syncd.config.sources
 import syncd.events.sinks.webhook
 import syncd.logging
 from syncd import masking
@@ -27,10 +27,10 @@ def test_there_is_one_copy() -> None:
     assert syncd.logging.redact_text is redact_text
     assert syncd.logging.compile_secrets is compile_secrets
     assert syncd.logging.MASK == MASK == "***"
-    assert syncd.config_sources.redact_text is redact_text
-    assert syncd.config_sources.compile_secrets is compile_secrets
+    assert syncd.config.sources.redact_text is redact_text
+    assert syncd.config.sources.compile_secrets is compile_secrets
     assert syncd.api.http.redact_text is redact_text
-    assert syncd.config_secrets.redact is redact
+    assert syncd.config.secrets.redact is redact
     assert syncd.events.sinks.webhook.redact_text is redact_text
     assert masking.MIN_SECRET_LENGTH == 4
 

@@ -7,7 +7,7 @@ import typing
 
 import pytest
 
-from syncd.config_sinks import SinkSettings, sink_types
+from syncd.config.sinks import SinkSettings, sink_types
 from syncd.events.sinks.base import Sink
 from syncd.events.sinks.registry import sink_class
 

@@ -8,6 +8,7 @@ second finds nothing left to do); on SQLite ``BEGIN IMMEDIATE`` serialises them 
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 from pathlib import Path
 from typing import Final
 
@@ -26,8 +27,9 @@ from syncd.store.engine import DEFERRED, create_engine_for, missing_sqlite_file
 
 log = structlog.get_logger(__name__)
 
-MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
-"""The Alembic script directory (env.py, script.py.mako, versions/), shipped in the wheel."""
+MIGRATIONS_DIR: Final = Path(str(importlib.resources.files("syncd.migrations")))
+"""The Alembic script directory (env.py, script.py.mako, versions/): the repository's top-level
+``migrations/``, installed as the package ``syncd.migrations``."""
 
 ADVISORY_LOCK_KEY: Final = 0x73796E6364_4D4947  # "syncd" "MIG": one key for every syncd
 """PostgreSQL advisory lock held (per transaction) while migrating."""

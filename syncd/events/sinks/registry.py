@@ -1,6 +1,6 @@
 """Which `Sink` class serves which ``[[sinks]]`` type.
 
-Each settings class of ``syncd.config_sinks`` names its sink (``sink_class = "module:Class"``),
+Each settings class of ``syncd.config.sinks`` names its sink (``sink_class = "module:Class"``),
 so a new sink type is its module plus its entry in ``SinkSettings``; nothing here changes. The
 module is imported only when a sink of its type is configured (nats-py stays optional).
 """

@@ -42,8 +42,8 @@ SECRET_KEYS = frozenset({"token", "secret", "secrets", "url", "headers"})
 
 
 def _sink_types() -> tuple[str, ...]:
-    """Every sink ``type``, as ``syncd.config_sinks.SinkSettings`` lists them."""
-    from syncd.config_sinks import sink_types  # the models import this module
+    """Every sink ``type``, as ``syncd.config.sinks.SinkSettings`` lists them."""
+    from syncd.config.sinks import sink_types  # the models import this module
 
     return sink_types()
 
@@ -265,7 +265,7 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 
 
 def _sink_model(kind: str) -> Any:
-    from syncd.config_sinks import SinkSettings  # the models import this module
+    from syncd.config.sinks import SinkSettings  # the models import this module
 
     for option in _models_in(SinkSettings):
         if typing.get_args(option.model_fields["type"].annotation) == (kind,):

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from syncd.config_sinks import WebhookSinkSettings
+from syncd.config.sinks import WebhookSinkSettings
 from syncd.masking import MASK, redact
 from syncd.urls import strip_credentials
 
 if TYPE_CHECKING:
-    from syncd.config import Settings
+    from syncd.config.settings import Settings
 
 
 def secret_values(settings: Settings) -> list[str]:

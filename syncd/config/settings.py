@@ -9,7 +9,7 @@ the file or in a variable name) is an error naming the key rather than a setting
 Empty variables count as unset. In ``api.token_file`` and a file sink's ``path``, ``~``, ``$VAR``
 and ``${VAR}`` are expanded (``"${CREDENTIALS_DIRECTORY}/token"`` for a systemd credential); an
 unset variable is an error. A relative SQLite path in the file's ``database.url`` resolves against
-the file's directory (``config_sources.anchor_sqlite_url``).
+the file's directory (``syncd.config.sources.anchor_sqlite_url``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from syncd.config_sinks import (
+from syncd.config.sinks import (
     CommandSinkSettings,
     FileSinkSettings,
     Name,
@@ -48,7 +48,7 @@ from syncd.config_sinks import (
     WebhookSinkSettings,
     http_url,
 )
-from syncd.config_sources import (
+from syncd.config.sources import (
     CONFIG_ENV_VAR,
     anchor_sqlite_url,
     describe_validation_error,
@@ -80,10 +80,7 @@ __all__ = [
     "WebhookSinkSettings",
     "describe_validation_error",
     "load_settings",
-    "redacted_dump",
     "resolve_config_path",
-    "safe_database_url",
-    "secret_values",
 ]
 
 DEFAULT_CONFIG_FILE = Path("syncd.toml")
@@ -398,12 +395,3 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
         ) from None
     finally:
         _FILE_DATA.reset(token)
-
-
-# At the end: the redaction helpers take a Settings (``from syncd.config import ...`` keeps
-# working for every caller).
-from syncd.config_secrets import (  # noqa: E402
-    redacted_dump,
-    safe_database_url,
-    secret_values,
-)

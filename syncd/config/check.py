@@ -29,7 +29,7 @@ from syncd.config import (
     resolve_config_path,
     secret_values,
 )
-from syncd.config_sources import setting_env_vars
+from syncd.config.sources import setting_env_vars
 from syncd.errors import SyncdError
 from syncd.events.envelope import EVENT_TYPES
 from syncd.events.rules import matches_any_event_type
