@@ -35,17 +35,12 @@ from pydantic_settings import (
 )
 
 from syncd.config.sinks import (
-    CommandSinkSettings,
-    FileSinkSettings,
     Name,
-    NatsSinkSettings,
     NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
     Section,
     SinkSettings,
-    StdoutSinkSettings,
-    WebhookSinkSettings,
     http_url,
 )
 from syncd.config.sources import (
@@ -59,29 +54,6 @@ from syncd.config.sources import (
     sink_names,
 )
 from syncd.errors import ConfigError
-
-__all__ = [
-    "CONFIG_ENV_VAR",
-    "DEFAULT_CONFIG_FILE",
-    "ApiSettings",
-    "CommandSinkSettings",
-    "DaemonSettings",
-    "DatabaseSettings",
-    "EventsSettings",
-    "FileSinkSettings",
-    "LoggingSettings",
-    "NatsSinkSettings",
-    "PrivacySettings",
-    "ServerSettings",
-    "Settings",
-    "SinkSettings",
-    "StdoutSinkSettings",
-    "SyncSettings",
-    "WebhookSinkSettings",
-    "describe_validation_error",
-    "load_settings",
-    "resolve_config_path",
-]
 
 DEFAULT_CONFIG_FILE = Path("syncd.toml")
 
