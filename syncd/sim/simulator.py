@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 from collections.abc import Iterable
 
 from syncd.clock import Clock, utc_now
@@ -26,22 +25,28 @@ from syncd.sim.holds import HoldPlan, ResponseHold
 from syncd.sim.listing import ListQuery, list_page
 from syncd.sim.model import Conversation, JSONObject
 from syncd.sim.mutations import Mutations
-from syncd.sim.state import ActionRecord, SimState
-from syncd.sim.world import World
+from syncd.sim.state import SimState
 
 
 class Simulator:
     """The simulated tenant: generated from ``config.seed``, mutable, thread-safe."""
 
     def __init__(self, config: SimConfig | None = None, *, clock: Clock | None = None) -> None:
-        self.state = SimState(
+        self.state = state = SimState(
             config if config is not None else SimConfig(), clock if clock is not None else utc_now
         )
+        # The state's fields and the parts' operations, bound once (docs/internals.md says what
+        # each does); the fields are the state's own objects: change them in place, never rebind.
+        self.config = state.config
+        self.clock = state.clock
+        self.lock = state.lock
+        self.world = state.world
+        self.actions = state.actions
+        self.api_user_id = state.api_user_id
+        self.now_ms = state.now_ms
         self.faults = FaultPlan(self.config)
         self.holds = HoldPlan()
-        self.now_ms = self.state.now_ms
-        # The parts' operations, bound once (see docs/internals.md for each).
-        changes = Mutations(self.state)
+        changes = Mutations(state)
         self.add_conversation = changes.add_conversation
         self.add_message = changes.add_message
         self.set_status = changes.set_status
@@ -54,7 +59,7 @@ class Simulator:
         self.set_malformed = changes.set_malformed
         self.set_attention_item_malformed = changes.set_attention_item_malformed
         self.set_detail_missing = changes.set_detail_missing
-        actions = Actions(self.state, changes)
+        actions = Actions(state, changes)
         self.resolve = actions.resolve
         self.take_over = actions.take_over
         self.release = actions.release
@@ -63,7 +68,7 @@ class Simulator:
         self.unassign = actions.unassign
         self.approve = actions.approve
         self.compose = actions.compose
-        edits = Edits(self.state)
+        edits = Edits(state)
         self.edit_message = edits.edit_message
         self.delete_message = edits.delete_message
         self.message_conversation_id = edits.message_conversation_id
@@ -76,38 +81,6 @@ class Simulator:
         self.rename_attachment = edits.rename_attachment
         self.set_attachment_stuck = edits.set_attachment_stuck
         self.stuck_attachment_ids = edits.stuck_attachment_ids
-
-    # -- the state's fields --------------------------------------------------------------------
-
-    @property
-    def config(self) -> SimConfig:
-        """The configuration (its activity fields may be changed while the server runs)."""
-        return self.state.config
-
-    @property
-    def clock(self) -> Clock:
-        """The clock: a callable returning an aware UTC ``datetime``."""
-        return self.state.clock
-
-    @property
-    def lock(self) -> threading.RLock:
-        """The one lock guarding the state."""
-        return self.state.lock
-
-    @property
-    def world(self) -> World:
-        """The raw ``World`` (read it under ``lock``)."""
-        return self.state.world
-
-    @property
-    def actions(self) -> list[ActionRecord]:
-        """An ``ActionRecord`` per POST action performed, in order."""
-        return self.state.actions
-
-    @property
-    def api_user_id(self) -> str:
-        """The user behind the API key: the default owner on take-over."""
-        return self.state.api_user_id
 
     # -- queries -------------------------------------------------------------------------------
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from syncd.clock import Clock
 from syncd.sim.config import SimConfig
@@ -26,6 +28,8 @@ from syncd.sim.model import (
     to_ms,
 )
 from syncd.sim.world import World
+
+T = TypeVar("T")
 
 
 class UnknownObject(KeyError):
@@ -83,38 +87,30 @@ class SimState:
 
     def conversation(self, conversation_id: str) -> Conversation:
         """The live conversation."""
-        conversation = self.world.conversations.get(conversation_id)
-        if conversation is None:
-            raise UnknownObject("conversation", conversation_id)
-        return conversation
+        return _held(self.world.conversations, "conversation", conversation_id)
 
     def workspace(self, workspace_id: str) -> Workspace:
         """The workspace."""
-        workspace = self.world.workspaces.get(workspace_id)
-        if workspace is None:
-            raise UnknownObject("workspace", workspace_id)
-        return workspace
+        return _held(self.world.workspaces, "workspace", workspace_id)
 
     def attention_item(self, item_id: str) -> AttentionItem:
         """The live attention item."""
-        item = self.world.attention.get(item_id)
-        if item is None:
-            raise UnknownObject("attention item", item_id)
-        return item
+        return _held(self.world.attention, "attention item", item_id)
 
     def attachment(self, attachment_id: str) -> Attachment:
         """The live attachment."""
-        attachment = self.world.attachments.get(attachment_id)
-        if attachment is None:
-            raise UnknownObject("attachment", attachment_id)
-        return attachment
+        return _held(self.world.attachments, "attachment", attachment_id)
 
     def contact(self, contact_id: str) -> Contact:
         """The contact."""
-        contact = self.world.contacts.get(contact_id)
-        if contact is None:
-            raise UnknownObject("contact", contact_id)
-        return contact
+        return _held(self.world.contacts, "contact", contact_id)
+
+
+def _held(objects: Mapping[str, T], kind: str, object_id: str) -> T:
+    found = objects.get(object_id)
+    if found is None:
+        raise UnknownObject(kind, object_id)
+    return found
 
 
 __all__ = ["ActionRecord", "Conflict", "SimState", "UnknownObject"]
