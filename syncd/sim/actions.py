@@ -93,11 +93,12 @@ class Actions:
         """``POST .../approve``: resolves the open ``approval_gate`` items; the AI resumes."""
         with self.state.lock:
             conversation = self.state.conversation(conversation_id)
+            attention = self.state.world.attention
             gates = [
-                self.state.world.attention[item_id]
+                attention[item_id]
                 for item_id in conversation.attention_ids
-                if self.state.world.attention[item_id].type == "approval_gate"
-                and self.state.world.attention[item_id].status == "open"
+                if attention[item_id].type == "approval_gate"
+                and attention[item_id].status == "open"
             ]
             for item in gates:
                 self.mutations.close_attention_item(item, "resolved", None)

@@ -152,10 +152,7 @@ class Edits:
         if not isinstance(name, str) or not name:
             raise BadRequest("name is required")
         with self.state.lock:
-            account = self.state.world.accounts.get(account_id)
-            if account is None:
-                raise UnknownObject("account", account_id)
-            account.name = name
+            self.state.account(account_id).name = name
 
     # -- attachments ---------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from syncd.sim.config import SimConfig
 from syncd.sim.factory import new_prefixed_id
 from syncd.sim.generator import generate_world
 from syncd.sim.model import (
+    Account,
     Attachment,
     AttentionItem,
     Contact,
@@ -104,6 +105,10 @@ class SimState:
     def contact(self, contact_id: str) -> Contact:
         """The contact."""
         return _held(self.world.contacts, "contact", contact_id)
+
+    def account(self, account_id: str) -> Account:
+        """The account."""
+        return _held(self.world.accounts, "account", account_id)
 
 
 def _held(objects: Mapping[str, T], kind: str, object_id: str) -> T:
