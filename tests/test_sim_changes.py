@@ -12,7 +12,7 @@ import pytest
 
 from syncd.sim import SimConfig, Simulator
 from syncd.sim.listing import BadRequest, ListQuery, list_page
-from syncd.sim.mutations import UnknownObject
+from syncd.sim.state import UnknownObject
 from syncd.sim.world import preview_of
 
 

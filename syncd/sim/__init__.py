@@ -9,7 +9,7 @@ from syncd.sim.config import SimConfig
 from syncd.sim.handlers import EXAMPLE_TOKEN
 from syncd.sim.holds import ResponseHold
 from syncd.sim.server import SimServer, SimService
-from syncd.sim.state import Simulator
+from syncd.sim.simulator import Simulator
 
 __all__ = [
     "EXAMPLE_TOKEN",

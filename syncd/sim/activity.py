@@ -23,7 +23,7 @@ from syncd.sim import steps_objects as objs
 from syncd.sim.picking import Activity, new_conversation
 
 if TYPE_CHECKING:
-    from syncd.sim.state import Simulator
+    from syncd.sim.simulator import Simulator
 
 log = structlog.get_logger(__name__)
 

@@ -1,4 +1,5 @@
-"""Changes inside a conversation that its list row may not show (``Simulator`` mixes this in).
+"""``Edits``: changes inside a conversation that its list row may not show (a part of
+``Simulator``, working on the ``SimState`` it is given).
 
 Message edits and deletions, outcome, state summary, context entries, contact and account
 fields, attachment renames and stuck attachments. Each change to the conversation itself touches
@@ -20,7 +21,7 @@ from syncd.sim.model import (
     JSONObject,
     Message,
 )
-from syncd.sim.mutations import MutationsMixin, UnknownObject
+from syncd.sim.state import SimState, UnknownObject
 from syncd.sim.world import preview_of
 
 
@@ -34,8 +35,11 @@ class Unchanged(enum.Enum):
 UNCHANGED = Unchanged.UNCHANGED
 
 
-class EditsMixin(MutationsMixin):
+class Edits:
     """edit/delete messages, outcome, summary, context entries, contacts, accounts, stuck files."""
+
+    def __init__(self, state: SimState) -> None:
+        self.state = state
 
     # -- messages ------------------------------------------------------------------------------
 
@@ -49,14 +53,14 @@ class EditsMixin(MutationsMixin):
         """
         if not isinstance(body, str):
             raise BadRequest("body must be a string")
-        with self.lock:
+        with self.state.lock:
             conversation, message = self._message(message_id, conversation_id)
             if message.body == body:
                 return
             message.body = body
             if conversation.messages[-1] is message:
                 conversation.preview = preview_of(body)
-            self._touch(conversation)
+            self.state.touch(conversation)
 
     def delete_message(self, message_id: str, *, conversation_id: str | None = None) -> None:
         """Remove a message from ``history`` and ``/messages``; the conversation is touched.
@@ -65,14 +69,14 @@ class EditsMixin(MutationsMixin):
         last one (the newest-first index follows; no message left: ``lastMessageAt`` stays and
         the preview is empty). Its attachments stay listed. ``conversation_id``: as for edits.
         """
-        with self.lock:
+        with self.state.lock:
             conversation, message = self._message(message_id, conversation_id)
-            self.world.remove_message(conversation, message)
-            self._touch(conversation)
+            self.state.world.remove_message(conversation, message)
+            self.state.touch(conversation)
 
     def message_conversation_id(self, message_id: str) -> str:
         """The conversation a live message belongs to."""
-        with self.lock:
+        with self.state.lock:
             return self._message(message_id)[0].id
 
     # -- detail-only fields --------------------------------------------------------------------
@@ -81,38 +85,38 @@ class EditsMixin(MutationsMixin):
         """Set (None: clear) the outcome, whatever the status; detail only."""
         if outcome is not None and not isinstance(outcome, str):
             raise BadRequest("outcome must be a string")
-        with self.lock:
-            conversation = self._conversation(conversation_id)
+        with self.state.lock:
+            conversation = self.state.conversation(conversation_id)
             if conversation.outcome != outcome:
                 conversation.outcome = outcome
-                self._touch(conversation)
+                self.state.touch(conversation)
 
     def set_state_summary(self, conversation_id: str, text: str) -> None:
         """Replace the AI's running summary; detail only (the next message rewrites it)."""
         if not isinstance(text, str):
             raise BadRequest("stateSummary must be a string")
-        with self.lock:
-            conversation = self._conversation(conversation_id)
+        with self.state.lock:
+            conversation = self.state.conversation(conversation_id)
             if conversation.state_summary != text:
                 conversation.state_summary = text
-                self._touch(conversation)
+                self.state.touch(conversation)
 
     def set_context_entries(self, conversation_id: str, entries: Iterable[JSONObject]) -> None:
         """Replace the context entries (JSON objects, copied); detail only."""
         copied = [_entry(entry) for entry in entries]
-        with self.lock:
-            conversation = self._conversation(conversation_id)
+        with self.state.lock:
+            conversation = self.state.conversation(conversation_id)
             if conversation.context_entries != copied:
                 conversation.context_entries = copied
-                self._touch(conversation)
+                self.state.touch(conversation)
 
     def add_context_entry(self, conversation_id: str, entry: JSONObject) -> None:
         """Append one context entry (a JSON object, copied); detail only."""
         copied = _entry(entry)
-        with self.lock:
-            conversation = self._conversation(conversation_id)
+        with self.state.lock:
+            conversation = self.state.conversation(conversation_id)
             conversation.context_entries.append(copied)
-            self._touch(conversation)
+            self.state.touch(conversation)
 
     # -- contacts and accounts -----------------------------------------------------------------
 
@@ -129,8 +133,8 @@ class EditsMixin(MutationsMixin):
         The detail's ``contact`` and every list row of its conversations (``contactName``,
         ``contactEmail``, the ``q`` filter) follow; the conversations are not touched.
         """
-        with self.lock:
-            contact = self._known_contact(contact_id)
+        with self.state.lock:
+            contact = self.state.contact(contact_id)
             if not isinstance(first_name, Unchanged):
                 contact.first_name = _text("firstName", first_name)
             if not isinstance(last_name, Unchanged):
@@ -140,18 +144,15 @@ class EditsMixin(MutationsMixin):
                 if new != contact.email:
                     self._forget_address(contact, contact.email)
                     contact.email = new
-                    self.world.add_contact(contact)
+                    self.state.world.add_contact(contact)
 
     def rename_account(self, account_id: str, name: str) -> None:
         """Rename an account: the detail's ``account`` and the rows' ``accountName`` follow;
         its conversations are not touched."""
         if not isinstance(name, str) or not name:
             raise BadRequest("name is required")
-        with self.lock:
-            account = self.world.accounts.get(account_id)
-            if account is None:
-                raise UnknownObject("account", account_id)
-            account.name = name
+        with self.state.lock:
+            self.state.account(account_id).name = name
 
     # -- attachments ---------------------------------------------------------------------------
 
@@ -159,20 +160,20 @@ class EditsMixin(MutationsMixin):
         """Change an attachment's ``fileName`` (the conversation is not touched)."""
         if not isinstance(file_name, str) or not file_name:
             raise BadRequest("fileName is required")
-        with self.lock:
-            self._attachment(attachment_id).file_name = file_name
+        with self.state.lock:
+            self.state.attachment(attachment_id).file_name = file_name
 
     def set_attachment_stuck(self, attachment_id: str, stuck: bool = True) -> None:
         """Mark an attachment as one random activity never settles (or clear the mark)."""
-        with self.lock:
-            self._attachment(attachment_id).stuck = stuck
+        with self.state.lock:
+            self.state.attachment(attachment_id).stuck = stuck
 
     def stuck_attachment_ids(self) -> list[str]:
         """Live attachments that are pending/processing and never settle by random activity."""
-        with self.lock:
+        with self.state.lock:
             return [
                 attachment.id
-                for attachment in self.world.attachments.values()
+                for attachment in self.state.world.attachments.values()
                 if attachment.stuck and attachment.status in UNSETTLED_ATTACHMENT_STATUSES
             ]
 
@@ -183,26 +184,20 @@ class EditsMixin(MutationsMixin):
     ) -> tuple[Conversation, Message]:
         """The live message and its conversation (a scan: messages have no index)."""
         if conversation_id is not None:
-            conversations = [self._conversation(conversation_id)]
+            conversations = [self.state.conversation(conversation_id)]
         else:
-            conversations = list(self.world.conversations.values())
+            conversations = list(self.state.world.conversations.values())
         for conversation in conversations:
             for message in conversation.messages:
                 if message.id == message_id:
                     return conversation, message
         raise UnknownObject("message", message_id)
 
-    def _known_contact(self, contact_id: str) -> Contact:
-        contact = self.world.contacts.get(contact_id)
-        if contact is None:
-            raise UnknownObject("contact", contact_id)
-        return contact
-
     def _forget_address(self, contact: Contact, address: str | None) -> None:
         if address:
             key = (contact.workspace_id, address.casefold())
-            if self.world.contacts_by_address.get(key) == contact.id:
-                del self.world.contacts_by_address[key]
+            if self.state.world.contacts_by_address.get(key) == contact.id:
+                del self.state.world.contacts_by_address[key]
 
 
 def _entry(entry: JSONObject) -> JSONObject:
@@ -218,4 +213,4 @@ def _text(name: str, value: str | None) -> str | None:
     return value or None
 
 
-__all__ = ["UNCHANGED", "EditsMixin", "Unchanged"]
+__all__ = ["UNCHANGED", "Edits", "Unchanged"]

@@ -18,8 +18,8 @@ from aiohttp import web
 from syncd.sim.faults import Fault
 from syncd.sim.listing import BadRequest, parse_list_query
 from syncd.sim.model import JSONObject
-from syncd.sim.mutations import Conflict, UnknownObject
-from syncd.sim.state import Simulator, truncate_json
+from syncd.sim.simulator import Simulator, truncate_json
+from syncd.sim.state import Conflict, UnknownObject
 
 log = structlog.get_logger(__name__)
 

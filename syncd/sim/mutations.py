@@ -1,4 +1,5 @@
-"""The simulator's changes, each as the real service would make it (``Simulator`` mixes this in).
+"""``Mutations``: the simulator's changes, each as the real service would make it (a part of
+``Simulator``, working on the ``SimState`` it is given).
 
 Every change to a conversation itself (a message, its status, owner, assignee, outcome) moves its
 ``updatedAt`` and ``lastActivityAt`` strictly forward, even under a frozen clock. Attachments and
@@ -10,13 +11,10 @@ call that changes nothing (the status it already has, a second take-over) is a n
 
 from __future__ import annotations
 
-import random
-import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from syncd.sim import corpus
-from syncd.sim.config import DETAIL_PARTS, SimConfig
+from syncd.sim.config import DETAIL_PARTS
 from syncd.sim.factory import (
     conversation_number,
     is_precise,
@@ -32,7 +30,6 @@ from syncd.sim.generator import make_contact
 from syncd.sim.listing import BadRequest
 from syncd.sim.model import (
     UNSETTLED_ATTACHMENT_STATUSES,
-    Attachment,
     AttentionItem,
     Contact,
     Conversation,
@@ -42,78 +39,14 @@ from syncd.sim.model import (
     truncate,
 )
 from syncd.sim.render import MALFORMED_KINDS
-from syncd.sim.world import World
+from syncd.sim.state import SimState, UnknownObject
 
 
-class UnknownObject(KeyError):
-    """An id the simulator does not hold (or no longer holds): the API's 404."""
+class Mutations:
+    """The simulated tenant's own changes, on ``state``; every method takes the lock itself."""
 
-    def __init__(self, kind: str, object_id: str) -> None:
-        super().__init__(object_id)
-        self.kind = kind
-        self.object_id = object_id
-
-    def __str__(self) -> str:
-        return f"{self.kind} not found"
-
-
-class Conflict(ValueError):
-    """A request the current state refuses (the API's 409)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ActionRecord:
-    """One POST action the simulator performed."""
-
-    action: str
-    target_id: str
-    body: JSONObject = field(default_factory=dict)
-
-
-class MutationsMixin:
-    """Changes to the simulated state; see ``Simulator``."""
-
-    config: SimConfig
-    lock: threading.RLock
-    world: World
-    actions: list[ActionRecord]
-    api_user_id: str
-    _rng: random.Random
-
-    def now_ms(self) -> int:  # provided by Simulator
-        raise NotImplementedError
-
-    # -- lookups -------------------------------------------------------------------------------
-
-    def _conversation(self, conversation_id: str) -> Conversation:
-        conversation = self.world.conversations.get(conversation_id)
-        if conversation is None:
-            raise UnknownObject("conversation", conversation_id)
-        return conversation
-
-    def _workspace(self, workspace_id: str) -> Workspace:
-        workspace = self.world.workspaces.get(workspace_id)
-        if workspace is None:
-            raise UnknownObject("workspace", workspace_id)
-        return workspace
-
-    def _attention_item(self, item_id: str) -> AttentionItem:
-        item = self.world.attention.get(item_id)
-        if item is None:
-            raise UnknownObject("attention item", item_id)
-        return item
-
-    def _attachment(self, attachment_id: str) -> Attachment:
-        attachment = self.world.attachments.get(attachment_id)
-        if attachment is None:
-            raise UnknownObject("attachment", attachment_id)
-        return attachment
-
-    def _touch(self, conversation: Conversation) -> None:
-        self.world.touch(conversation, self.now_ms())
-
-    def _record(self, action: str, target_id: str, body: JSONObject | None = None) -> None:
-        self.actions.append(ActionRecord(action, target_id, dict(body or {})))
+    def __init__(self, state: SimState) -> None:
+        self.state = state
 
     # -- conversations and messages ------------------------------------------------------------
 
@@ -129,16 +62,16 @@ class MutationsMixin:
         subject: str | None = None,
     ) -> str:
         """Create a conversation with one first message (a new contact unless ``contact_id``)."""
-        with self.lock:
-            workspace_id = workspace_id or next(iter(self.world.workspaces))
-            workspace = self._workspace(workspace_id)
+        with self.state.lock:
+            workspace_id = workspace_id or next(iter(self.state.world.workspaces))
+            workspace = self.state.workspace(workspace_id)
             if channel_type not in workspace.channels:
                 raise BadRequest(f"unknown channel type {channel_type!r}")
             if contact_id is None:
-                contact = self._new_contact(workspace_id, channel_type)
+                contact = self.new_contact(workspace_id, channel_type)
             else:
-                contact = self._contact(contact_id)
-            return self._open_conversation(
+                contact = self.given_contact(contact_id)
+            return self.open_conversation(
                 workspace, channel_type, contact, status, direction, body, subject
             )
 
@@ -152,28 +85,28 @@ class MutationsMixin:
         """Append a message (voice: always inbound, ``speaker`` caller/ai); returns its id."""
         if direction not in ("inbound", "outbound"):
             raise ValueError("direction must be inbound or outbound")
-        with self.lock:
-            conversation = self._conversation(conversation_id)
-            contact = self.world.contacts[conversation.contact_id]
+        with self.state.lock:
+            conversation = self.state.conversation(conversation_id)
+            contact = self.state.world.contacts[conversation.contact_id]
             message = make_message(
-                self._rng,
+                self.state.rng,
                 conversation,
                 contact,
                 direction=direction,
                 speaker=speaker,
                 body=body,
-                now_ms=self.now_ms(),
+                now_ms=self.state.now_ms(),
             )
-            self.world.append_message(conversation, message)
+            self.state.world.append_message(conversation, message)
             number = conversation_number(conversation.id)
             conversation.state_summary = state_summary(number, len(conversation.messages))
-            self._touch(conversation)
+            self.state.touch(conversation)
             return message.id
 
     def set_status(self, conversation_id: str, status: str, with_message: bool = False) -> None:
         """Change the status (any text), optionally with an AI message saying so."""
-        with self.lock:
-            conversation = self._conversation(conversation_id)
+        with self.state.lock:
+            conversation = self.state.conversation(conversation_id)
             if with_message:
                 self.add_message(conversation_id, "outbound", speaker="ai")
             if conversation.status == status:
@@ -182,12 +115,12 @@ class MutationsMixin:
                 conversation.outcome = None
                 conversation.auto_resolved = False
             conversation.status = status
-            self._touch(conversation)
+            self.state.touch(conversation)
 
     def delete_conversation(self, conversation_id: str) -> None:
         """Delete it: gone from lists, 404 on reads, its attention items gone too."""
-        with self.lock:
-            self.world.remove_conversation(self._conversation(conversation_id))
+        with self.state.lock:
+            self.state.world.remove_conversation(self.state.conversation(conversation_id))
 
     # -- attachments and attention items -------------------------------------------------------
 
@@ -195,8 +128,8 @@ class MutationsMixin:
         self, conversation_id: str, *, message_id: str | None = None, status: str = "pending"
     ) -> str:
         """Attach a file to a message (default: the last one, else any older one); its id."""
-        with self.lock:
-            conversation = self._conversation(conversation_id)
+        with self.state.lock:
+            conversation = self.state.conversation(conversation_id)
             if not conversation.messages:
                 raise BadRequest("conversation has no message to attach to")
             message = conversation.messages[-1]
@@ -205,18 +138,22 @@ class MutationsMixin:
                 if not matches:
                     raise UnknownObject("message", message_id)
                 message = matches[0]
-            attachment = make_attachment(self._rng, conversation, message, status, self.now_ms())
+            attachment = make_attachment(
+                self.state.rng, conversation, message, status, self.state.now_ms()
+            )
             if status in UNSETTLED_ATTACHMENT_STATUSES:
-                rate = self.config.stuck_attachment_rate
-                attachment.stuck = is_stuck(self.config.seed, attachment.id, rate)
-            self.world.add_attachment(conversation, attachment)  # the conversation is not touched
+                rate = self.state.config.stuck_attachment_rate
+                attachment.stuck = is_stuck(self.state.config.seed, attachment.id, rate)
+            self.state.world.add_attachment(
+                conversation, attachment
+            )  # the conversation is not touched
             return attachment.id
 
     def set_attachment_status(self, attachment_id: str, status: str) -> None:
         """Move an attachment to any status (``pending``/``processing``/``ready``/``failed`` or
         any text), also one that had settled or is stuck."""
-        with self.lock:
-            attachment = self._attachment(attachment_id)
+        with self.state.lock:
+            attachment = self.state.attachment(attachment_id)
             # An attachment's processing is its own object's life: the conversation's
             # updatedAt stays (syncd reads attachments through their own endpoint).
             attachment.status = status
@@ -231,46 +168,46 @@ class MutationsMixin:
         context: JSONObject | None = None,
     ) -> str:
         """Raise an attention item (context fitting the type unless given); returns its id."""
-        with self.lock:
-            conversation = self._conversation(conversation_id)
+        with self.state.lock:
+            conversation = self.state.conversation(conversation_id)
             item = make_attention_item(
-                self._rng,
+                self.state.rng,
                 conversation,
                 item_type,
                 status=status,
-                now_ms=self.now_ms(),
+                now_ms=self.state.now_ms(),
                 reason=reason,
                 context=context,
             )
             # Attention items carry their own timestamps; the conversation row is not touched.
-            self.world.add_attention_item(item)
+            self.state.world.add_attention_item(item)
             return item.id
 
     def resolve_attention_item(self, item_id: str, reason: str | None = None) -> None:
         """``POST /api/attention-items/{id}/resolve``: status resolved, ``resolvedAt`` now."""
-        with self.lock:
-            item = self._attention_item(item_id)
-            self._close_attention_item(item, "resolved", reason)
-            self._record("resolve_attention_item", item_id, {"reason": reason})
+        with self.state.lock:
+            item = self.state.attention_item(item_id)
+            self.close_attention_item(item, "resolved", reason)
+            self.state.record("resolve_attention_item", item_id, {"reason": reason})
 
     def set_attention_item_status(self, item_id: str, status: str) -> None:
         """Move an attention item to any status (``resolvedAt`` set when it closes)."""
-        with self.lock:
-            item = self._attention_item(item_id)
+        with self.state.lock:
+            item = self.state.attention_item(item_id)
             if item.status == status:
                 return
             if status in ("resolved", "dismissed"):
-                self._close_attention_item(item, status, None)
+                self.close_attention_item(item, status, None)
             else:
-                self.world.set_attention_status(item, status)
+                self.state.world.set_attention_status(item, status)
                 item.resolved_ms = None
 
-    def _close_attention_item(self, item: AttentionItem, status: str, reason: str | None) -> bool:
-        """Close an item (``resolvedAt`` now); False when it already had that status."""
+    def close_attention_item(self, item: AttentionItem, status: str, reason: str | None) -> bool:
+        """Close an item (``resolvedAt`` now; lock held); False when it already had that status."""
         if item.status == status:
             return False
-        self.world.set_attention_status(item, status)
-        item.resolved_ms = advance(item.created_ms, self.now_ms(), item.precise)
+        self.state.world.set_attention_status(item, status)
+        item.resolved_ms = advance(item.created_ms, self.state.now_ms(), item.precise)
         if reason is not None:
             item.reason = reason
         return True
@@ -283,8 +220,8 @@ class MutationsMixin:
         """Break (or mend) the list row (``bad_date``/``missing_id``) and the detail's JSON."""
         if kind is not None and kind not in MALFORMED_KINDS:
             raise ValueError(f"kind must be one of {MALFORMED_KINDS}")
-        with self.lock:
-            conversation = self._conversation(conversation_id)
+        with self.state.lock:
+            conversation = self.state.conversation(conversation_id)
             if not malformed:
                 conversation.malformed = None
             else:
@@ -294,13 +231,13 @@ class MutationsMixin:
 
     def set_attention_item_malformed(self, item_id: str, malformed: bool = True) -> None:
         """Break (or mend) an attention item's row: no id, a context that is not an object."""
-        with self.lock:
-            self._attention_item(item_id).malformed = malformed
+        with self.state.lock:
+            self.state.attention_item(item_id).malformed = malformed
 
     def set_detail_missing(self, conversation_id: str, parts: Iterable[str] | None) -> None:
         """Leave exactly ``parts`` out of the detail (None: back to the random rate)."""
-        with self.lock:
-            conversation = self._conversation(conversation_id)
+        with self.state.lock:
+            conversation = self.state.conversation(conversation_id)
             if parts is None:
                 conversation.missing_parts = None
                 return
@@ -310,16 +247,18 @@ class MutationsMixin:
                 raise ValueError(f"unknown detail parts {sorted(unknown)}; use {DETAIL_PARTS}")
             conversation.missing_parts = chosen
 
-    # -- helpers -------------------------------------------------------------------------------
+    # -- shared with ``Actions`` (lock held) -----------------------------------------------------
 
-    def _contact(self, contact_id: str) -> Contact:
-        contact = self.world.contacts.get(contact_id)
+    def given_contact(self, contact_id: str) -> Contact:
+        """The contact a request names (lock held); ``BadRequest`` when unknown."""
+        contact = self.state.world.contacts.get(contact_id)
         if contact is None:
             raise BadRequest("unknown contactId")
         return contact
 
-    def _new_contact(self, workspace_id: str, channel_type: str) -> Contact:
-        rng = self._rng
+    def new_contact(self, workspace_id: str, channel_type: str) -> Contact:
+        """A new random contact reachable over ``channel_type`` (lock held)."""
+        rng = self.state.rng
         contact = make_contact(
             rng,
             workspace_id,
@@ -330,10 +269,10 @@ class MutationsMixin:
             else None,
             phone=f"+45 {rng.randint(10**7, 10**8 - 1)}" if channel_type != "email" else None,
         )
-        self.world.add_contact(contact)
+        self.state.world.add_contact(contact)
         return contact
 
-    def _open_conversation(
+    def open_conversation(
         self,
         workspace: Workspace,
         channel_type: str,
@@ -343,9 +282,10 @@ class MutationsMixin:
         body: str | None,
         subject: str | None,
     ) -> str:
-        rng = self._rng
+        """A new conversation with its first message (lock held); returns its id."""
+        rng = self.state.rng
         precise = is_precise(rng)
-        now = truncate(self.now_ms(), precise)
+        now = truncate(self.state.now_ms(), precise)
         conversation = Conversation(
             id=new_uuid(rng),
             workspace_id=workspace.id,
@@ -373,13 +313,13 @@ class MutationsMixin:
             now_ms=now,
             subject_line=subject,
         )
-        self.world.append_message(conversation, message)
+        self.state.world.append_message(conversation, message)
         conversation.state_summary = state_summary(conversation_number(conversation.id), 1)
         conversation.updated_ms = conversation.activity_ms = max(
             now, truncate(message.sent_ms, precise)
         )
-        self.world.add_conversation(conversation)
+        self.state.world.add_conversation(conversation)
         return conversation.id
 
 
-__all__ = ["ActionRecord", "Conflict", "MutationsMixin", "UnknownObject"]
+__all__ = ["Mutations"]

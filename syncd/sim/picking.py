@@ -11,7 +11,7 @@ from syncd.sim.model import CHANNEL_TYPES
 
 if TYPE_CHECKING:
     from syncd.sim.model import Conversation
-    from syncd.sim.state import Simulator
+    from syncd.sim.simulator import Simulator
 
 TRIES = 20
 

@@ -17,7 +17,7 @@ from syncd.logging import configure_logging
 from syncd.sim.config import SimConfig
 from syncd.sim.handlers import EXAMPLE_TOKEN
 from syncd.sim.server import SimService
-from syncd.sim.state import Simulator
+from syncd.sim.simulator import Simulator
 
 DEFAULT_ACTIVITY_PER_S = 0.5
 """Live changes per second by default: a hook sees an event every few seconds."""

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from syncd.sim.activity import run_activity
 from syncd.sim.handlers import RequestRecord, RequestRecorder, build_app
-from syncd.sim.state import Simulator
+from syncd.sim.simulator import Simulator
 
 log = structlog.get_logger(__name__)
 

@@ -29,7 +29,7 @@ from syncd.sim.picking import (
 )
 
 if TYPE_CHECKING:
-    from syncd.sim.state import Simulator
+    from syncd.sim.simulator import Simulator
 
 TERMINAL = sorted(TERMINAL_STATUSES)
 

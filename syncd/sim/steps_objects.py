@@ -16,7 +16,7 @@ from syncd.sim.picking import Activity, find, new_conversation, pick, random_con
 
 if TYPE_CHECKING:
     from syncd.sim.model import Attachment, Conversation
-    from syncd.sim.state import Simulator
+    from syncd.sim.simulator import Simulator
 
 SETTLED = ("ready", "failed")
 
