@@ -1,7 +1,7 @@
 """Erasure on request and by age: ``syncd purge`` and the ``purge`` stream.
 
 - ``erase_contact`` / ``erase_email``: an erasure request. Every conversation of the contact
-  and everything about it (see ``syncd.sync.erasure``) and the contact's own row are removed,
+  and everything about it (see ``syncd.sync.mirror.privacy``) and the contact's own row are removed,
   and the contact id, the address's hash and the erased conversations' ids go on the
   suppression list, so later syncs skip what the API still serves about them.
 - ``erase_deleted_before``: conversations confirmed deleted before a moment.
