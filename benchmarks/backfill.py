@@ -48,7 +48,7 @@ What is printed, per size and database:
     building rows and event envelopes, the upserts, the commit). CPU time, not wall time,
     because in the main process the writing thread shares the GIL with the event loop that is
     serving HTTP; its wall time would measure the interleaving, not the write path. The part
-    the main process spent in ``apply_changes`` (upserts and outbox inserts alone) is shown
+    the main process spent in ``Mirror.write_changes`` (upserts and outbox inserts alone) is shown
     too;
   - the reference: the same rows inserted with plain ``executemany`` (``INSERT``, no conflict
     handling, nothing to diff) into an empty SQLite file with the same schema (tables,
@@ -118,8 +118,8 @@ def child_main(args: argparse.Namespace) -> int:
     """Run what ``syncd sync`` runs against ``--base-url`` into ``--database-url``; print JSON."""
     from syncd.config import load_settings
     from syncd.events.delivery import deliver_after_sync
-    from syncd.sync import attention, conversations
     from syncd.sync.context import SyncContext
+    from syncd.sync.mirror import Mirror
     from syncd.sync.runner import sync_once
     from syncd.sync.session import configure_for, open_sync
 
@@ -141,8 +141,7 @@ def child_main(args: argparse.Namespace) -> int:
 
     # Benchmark-only instrumentation of the write path (the engine itself is unchanged).
     SyncContext.write_now = timed("write", SyncContext.write_now)  # type: ignore[method-assign]
-    conversations.apply_changes = timed("apply", conversations.apply_changes)  # type: ignore[attr-defined]
-    attention.apply_changes = timed("apply", attention.apply_changes)  # type: ignore[attr-defined]
+    Mirror.write_changes = timed("apply", Mirror.write_changes)  # type: ignore[method-assign]
 
     requests: Counter[str] = Counter()
 
@@ -703,7 +702,7 @@ def print_measurement(m: Measurement) -> None:
     print(
         f"  rows written      {m.rows:8,}     in {m.write_txns} write transactions "
         f"({m.offloaded_txns} of them in the write worker), {m.write_cpu_s:.2f} s CPU "
-        f"({m.offloaded_cpu_s:.2f} s in the worker; apply_changes in the main process "
+        f"({m.offloaded_cpu_s:.2f} s in the worker; write_changes in the main process "
         f"{m.apply_cpu_s:.2f} s)"
     )
     print(

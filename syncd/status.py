@@ -25,8 +25,8 @@ from syncd.store import tables
 from syncd.store.engine import DEFERRED
 from syncd.store.existing import database_label, open_existing
 from syncd.sync.freshness import head_reads, workspace_freshness
+from syncd.sync.mirror import Mirror
 from syncd.sync.state import BACKFILL
-from syncd.sync.suppression import suppression_size
 
 EXIT_OK = 0
 EXIT_UNHEALTHY = 1
@@ -95,7 +95,7 @@ def privacy_status(conn: Connection) -> dict[str, Any]:
     for state in conn.scalars(select(s.c.state).where(s.c.stream == "purge")):
         for table, count in ((state or {}).get("purged_total") or {}).items():
             purged[table] = purged.get(table, 0) + int(count)
-    return {"suppressed": suppression_size(conn), "purged_total": purged}
+    return {"suppressed": Mirror(conn).suppression_size(), "purged_total": purged}
 
 
 def collect_status(settings: Settings, clock: Clock = utc_now) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from syncd.events.outbox import append_events
 from syncd.events.rules import SinkRule
 from syncd.events.sinks import MemorySink, RetryableDelivery, Sink
 from syncd.store.tables import deliveries, sink_state
-from syncd.sync.writer import take_write_lock
+from syncd.sync.mirror import take_write_lock
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

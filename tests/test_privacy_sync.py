@@ -31,11 +31,11 @@ from syncd.config import Settings, load_settings
 from syncd.events.delivery import deliver_after_sync
 from syncd.sim import SimServer
 from syncd.store import tables
+from syncd.sync.mirror import take_write_lock
 from syncd.sync.privacy import Privacy
 from syncd.sync.purge import erase_contact
 from syncd.sync.rewrite import rewrite_stored
 from syncd.sync.session import open_sync
-from syncd.sync.writer import take_write_lock
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
 

@@ -34,8 +34,8 @@ from syncd.sim import SimConfig, SimServer, Simulator
 from syncd.sim.config import ListOrder
 from syncd.store import tables
 from syncd.sync.attention import attention_pass
+from syncd.sync.mirror import Mirror
 from syncd.sync.session import open_sync
-from syncd.sync.state import read_state
 
 PAGE = 100
 
@@ -89,7 +89,7 @@ def told(engine: Engine, since: int, subject: str) -> list[tuple[str, Any]]:
 
 def head_state(engine: Engine) -> dict[str, Any]:
     with engine.connect() as conn:
-        state = read_state(conn, "*", "head")
+        state = Mirror(conn).read_state("*", "head")
     return {"watermark": state.watermark, **(state.state or {})}
 
 
@@ -478,7 +478,6 @@ async def test_a_contact_renamed_reaches_the_list_only_columns_of_recent_termina
 async def test_a_drift_no_walk_could_mend_is_forgotten_once_a_read_no_longer_shows_it(
     db_url: str, engine: Engine, isolated_config: Path
 ) -> None:
-    from syncd.sync.state import write_state
 
     with SimServer(simulator()) as server:
         sim = server.simulator
@@ -487,11 +486,13 @@ async def test_a_drift_no_walk_could_mend_is_forgotten_once_a_read_no_longer_sho
             await sync(ctx)
             # A heal once failed to mend {"closed": 1}; a reconcile mended it since.
             await ctx.write(
-                lambda conn: write_state(conn, workspace, "heal", state={"tried": {"closed": 1}})
+                lambda conn: Mirror(conn).write_state(
+                    workspace, "heal", state={"tried": {"closed": 1}}
+                )
             )
             await sync(ctx)  # no drift now: the tried drift is forgotten
             with engine.connect() as conn:
-                assert not (read_state(conn, workspace, "heal").state or {}).get("tried")
+                assert not (Mirror(conn).read_state(workspace, "heal").state or {}).get("tried")
             for _ in range(10):  # a new conversation off the head page, created and closed
                 cid = sim.add_conversation(workspace, status="open")
                 sim.set_status(cid, "closed")

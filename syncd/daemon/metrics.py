@@ -33,7 +33,7 @@ from prometheus_client.registry import Collector
 from syncd import __version__
 from syncd.sync.freshness import HeadRead, WorkspaceFreshness
 from syncd.sync.result import PassResult
-from syncd.sync.writer import Written
+from syncd.sync.values import Written
 
 PASS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 AUTH_STATUSES = ("401", "403")

@@ -31,11 +31,12 @@ from syncd.events.dispatcher import Dispatcher
 from syncd.events.sink_status import sink_status
 from syncd.sync.context import SyncContext
 from syncd.sync.freshness import head_reads, workspace_freshness
+from syncd.sync.mirror import Mirror
 from syncd.sync.result import PassResult
 from syncd.sync.runner import reconcile_due, run_pass
-from syncd.sync.state import StreamState, read_state, scope_key
+from syncd.sync.state import scope_key
 from syncd.sync.streams import STREAMS, Stream, heal_after_hot, workspaces_of
-from syncd.sync.writer import Written
+from syncd.sync.values import StreamState, Written
 
 log = structlog.get_logger(__name__)
 
@@ -113,7 +114,7 @@ class Service:
                 first = now
                 if stream.name == "reconcile":
                     state = await self.ctx.read(
-                        lambda conn, k=key: read_state(conn, k, "reconcile")  # type: ignore[misc]
+                        lambda conn, k=key: Mirror(conn).read_state(k, "reconcile")  # type: ignore[misc]
                     )
                     first = first_reconcile(state, interval, now)
                 elif stream.per_workspace:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import Protocol, TextIO
 
 import structlog
 from sqlalchemy import Engine
@@ -21,12 +21,22 @@ from syncd.events.sink_status import describe_delivery, sink_status
 from syncd.events.sinks import Sink, build_sink
 from syncd.store.engine import DEFERRED
 
-if TYPE_CHECKING:
-    from syncd.sync.context import SyncContext
-
 log = structlog.get_logger(__name__)
 
 LABEL = "delivery"
+
+
+class DeliveryContext(Protocol):
+    """What the delivery step needs of its caller (``SyncContext`` has it)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def clock(self) -> Clock: ...
 
 
 def build_dispatcher(
@@ -70,7 +80,7 @@ def report_stream(settings: Settings) -> TextIO:
     return sys.stderr if owns_stdout else sys.stdout
 
 
-async def deliver_after_sync(ctx: SyncContext) -> dict[str, SinkReport]:
+async def deliver_after_sync(ctx: DeliveryContext) -> dict[str, SinkReport]:
     """Deliver pending events to every sink, retrying for at most ``events.drain_timeout_s``.
 
     Prints one line per sink; never raises for a delivery problem (the exit code of

@@ -11,17 +11,15 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection
 
 from syncd.api import Priority
-from syncd.store import tables
-from syncd.store.upsert import chunked
 from syncd.sync.context import SyncContext
-from syncd.sync.observe import PlanOptions, plan_attention_items
+from syncd.sync.mirror import Mirror
+from syncd.sync.observe import plan_attention_items
 from syncd.sync.result import PassResult
-from syncd.sync.state import record_success, scope_key
-from syncd.sync.suppression import load_suppressed
-from syncd.sync.writer import Written, apply_changes, load_attention_items
+from syncd.sync.state import scope_key
+from syncd.sync.values import PlanOptions, Written
 
 log = structlog.get_logger(__name__)
 
@@ -36,32 +34,6 @@ class ItemsSeen:
 
     items: list[dict[str, Any]]
     observed_at: datetime
-
-
-def _watched_in_mirror(
-    conn: Connection, workspace_id: str | None
-) -> dict[str, tuple[str | None, str | None]]:
-    """Open or acknowledged items of conversations the mirror holds, live: id → (conversation,
-    workspace). An item whose conversation is not mirrored (yet) is not chased by id: its
-    conversation's detail, when it comes, embeds it; the reconcile lists every item."""
-    i, c = tables.attention_items, tables.conversations
-    query = (
-        select(i.c.id, i.c.conversation_id, i.c.workspace_id)
-        .select_from(i.join(c, c.c.id == i.c.conversation_id))
-        .where(and_(i.c.status.in_(WATCHED), c.c.deleted_at.is_(None)))
-    )
-    if workspace_id is not None:
-        query = query.where(i.c.workspace_id == workspace_id)
-    return {row.id: (row.conversation_id, row.workspace_id) for row in conn.execute(query)}
-
-
-def _workspaces_of(conn: Connection, conversation_ids: set[str]) -> dict[str, str | None]:
-    c = tables.conversations
-    found: dict[str, str | None] = {}
-    for part in chunked(sorted(conversation_ids)):
-        query = select(c.c.id, c.c.workspace_id).where(c.c.id.in_(part))
-        found.update({row.id: row.workspace_id for row in conn.execute(query)})
-    return found
 
 
 async def attention_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult:
@@ -81,7 +53,7 @@ async def attention_pass(ctx: SyncContext, workspace_id: str | None) -> PassResu
         listed.update(str(item["id"]) for item in items)
         listed.update(bad.id for bad in listing.malformed if bad.id)
         batches.append(ItemsSeen(items, observed_at))
-    known = await ctx.read(lambda conn: _watched_in_mirror(conn, workspace_id))
+    known = await ctx.read(lambda conn: Mirror(conn).watched_attention_items(workspace_id, WATCHED))
     departed = set(known) - listed
     # Re-read departed items by conversation (with its workspace: a key restricted to one
     # workspace must send it) to learn their new status.
@@ -114,7 +86,7 @@ async def attention_pass(ctx: SyncContext, workspace_id: str | None) -> PassResu
             written.add(
                 write_attention_items(conn, batch.items, workspace_id, batch.observed_at, options)
             )
-        record_success(conn, scope, STREAM, now, skipped=result.skipped)
+        Mirror(conn).record_success(scope, STREAM, now, skipped=result.skipped)
         return written
 
     written = await ctx.write(write)
@@ -137,16 +109,17 @@ def write_attention_items(
     The owner workspace is the item's conversation's; an item the stored row is newer than is
     neither written nor told (the upsert guard's rule, applied before the events are made).
     """
+    mirror = Mirror(conn)
     by_id = {str(item["id"]): item for item in items}
-    suppressed = load_suppressed(conn).conversation_ids
+    suppressed = mirror.load_suppressed().conversation_ids
     if suppressed:
         # An erased contact's conversation: its items are left out (written nowhere, not told).
         by_id = {k: v for k, v in by_id.items() if str(v.get("conversationId")) not in suppressed}
     if not by_id:
         return Written(rows={}, events=0)
-    known = load_attention_items(conn, by_id)
-    workspaces = _workspaces_of(
-        conn, {str(item.get("conversationId")) for item in items if item.get("conversationId")}
+    known = mirror.load_attention_items(by_id)
+    workspaces = mirror.workspaces_of_conversations(
+        {str(item.get("conversationId")) for item in items if item.get("conversationId")}
     )
     written = Written(rows={}, events=0)
     groups: dict[str | None, list[dict[str, Any]]] = {}
@@ -157,5 +130,5 @@ def write_attention_items(
         groups.setdefault(owner if owner is not None else workspace_id, []).append(item)
     for owner, group in groups.items():
         changes = plan_attention_items(known, group, owner, observed_at, options=options)
-        written.add(apply_changes(conn, changes))
+        written.add(mirror.write_changes(changes))
     return written

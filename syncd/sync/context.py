@@ -15,10 +15,9 @@ from syncd.api import OhalloClient
 from syncd.clock import Clock, utc_now
 from syncd.config import Settings
 from syncd.store.engine import DEFERRED
-from syncd.sync.observe import PlanOptions
+from syncd.sync.mirror import Mirror, take_write_lock
 from syncd.sync.privacy import Privacy
-from syncd.sync.state import backfill_complete, backfill_since
-from syncd.sync.writer import Written, take_write_lock
+from syncd.sync.values import PlanOptions, Written
 
 T = TypeVar("T")
 
@@ -80,10 +79,10 @@ class SyncContext:
         """Options for every pass but the backfill walk: nothing they find is backfill, except
         what existed before a still running backfill began (see ``diff.Observed``)."""
 
-        if await self.read(lambda conn: backfill_complete(conn, scope)):
+        if await self.read(lambda conn: Mirror(conn).backfill_complete(scope)):
             return self.plan_options()
         now = self.clock()
-        since = await self.write(lambda conn: backfill_since(conn, scope, now))
+        since = await self.write(lambda conn: Mirror(conn).backfill_since(scope, now))
         return self.plan_options(backfill_before=since)
 
     def write_now(self, work: Callable[[Connection], T]) -> T:

@@ -15,12 +15,8 @@ from syncd.clock import utc_now
 from syncd.errors import ApiError, AuthError, NotFound
 from syncd.sync import plan
 from syncd.sync.context import SyncContext
-from syncd.sync.erasure import erase_conversations
+from syncd.sync.mirror import Mirror
 from syncd.sync.observe import (
-    ChangeSet,
-    ConversationObservation,
-    PlanOptions,
-    StoredConversation,
     fingerprint_row,
     plan_attachments,
     plan_attachments_failed,
@@ -29,14 +25,13 @@ from syncd.sync.observe import (
 )
 from syncd.sync.pipeline import both, gather_all
 from syncd.sync.privacy import CONVERSATION, Privacy, Suppressed
-from syncd.sync.suppression import load_suppressed, note_statuses, suppress
-from syncd.sync.writer import (
+from syncd.sync.values import (
+    ChangeSet,
+    ConversationObservation,
+    PlanOptions,
+    RowMeta,
+    StoredConversation,
     Written,
-    apply_changes,
-    load_attention_items,
-    load_meta,
-    load_stored,
-    mark_listed,
 )
 
 log = structlog.get_logger(__name__)
@@ -188,7 +183,12 @@ async def fetch_changed(
     if not rows:
         return fetched
     ids = [row.id for row in rows]
-    meta, suppressed = await ctx.read(lambda conn: (load_meta(conn, ids), load_suppressed(conn)))
+
+    def read(conn: Connection) -> tuple[dict[str, RowMeta], Suppressed]:
+        mirror = Mirror(conn)
+        return mirror.load_meta(ids), mirror.load_suppressed()
+
+    meta, suppressed = await ctx.read(read)
     now = ctx.clock()
     detail_rows = []
     attachment_ids = []
@@ -204,7 +204,7 @@ async def fetch_changed(
             attachment_ids.append(row.id)
     if not detail_rows and not attachment_ids:
         return fetched
-    stored = await ctx.read(lambda conn: load_stored(conn, [r.id for r in detail_rows]))
+    stored = await ctx.read(lambda conn: Mirror(conn).load_stored([r.id for r in detail_rows]))
 
     tasks: list[Any] = [
         observe(
@@ -343,7 +343,7 @@ async def fetch_by_id(
     fetched = Fetched()
     if not wanted:
         return fetched
-    stored = await ctx.read(lambda conn: load_stored(conn, wanted))
+    stored = await ctx.read(lambda conn: Mirror(conn).load_stored(wanted))
     results = await gather_all(
         observe_by_id(
             ctx,
@@ -374,17 +374,18 @@ def write_fetched(
     What the suppression list covers is left out (written nowhere, told to no one); a
     conversation found to be an erased contact's for the first time joins the list itself.
     """
-    suppressed = load_suppressed(conn)
+    mirror = Mirror(conn)
+    suppressed = mirror.load_suppressed()
     if suppressed or fetched.suppressed:
-        fetched = _without_suppressed(conn, fetched, suppressed, options, listed_at)
-    stored = load_stored(conn, fetched.ids())
+        fetched = _without_suppressed(mirror, fetched, suppressed, options, listed_at)
+    stored = mirror.load_stored(fetched.ids())
     item_ids = [
         str(item["id"])
         for result in fetched.results
         if isinstance(result, ConversationObservation) and result.detail is not None
         for item in result.detail.get("attentionItems") or ()
     ]
-    attention_known = load_attention_items(conn, item_ids)
+    attention_known = mirror.load_attention_items(item_ids)
     changes = ChangeSet()
     for result in fetched.results:
         before = stored.get(result.conversation_id)
@@ -414,16 +415,16 @@ def write_fetched(
                     attention_known=attention_known,
                 )
             )
-    written = apply_changes(conn, changes)
+    written = mirror.write_changes(changes)
     if listed_at is not None:
-        mark_listed(conn, listed_ids, listed_at)
+        mirror.mark_listed(listed_ids, listed_at)
     if checkpoint is not None:
         checkpoint(conn)
     return written
 
 
 def _without_suppressed(
-    conn: Connection,
+    mirror: Mirror,
     fetched: Fetched,
     suppressed: Suppressed,
     options: PlanOptions,
@@ -450,8 +451,8 @@ def _without_suppressed(
     if found:
         # Anything stored before the contact was known to be erased (an attention item the
         # attention pass saw first, say) goes now.
-        erase_conversations(conn, found)
-        suppress(conn, CONVERSATION, found, utc_now(), statuses=found)
+        mirror.erase_conversations(found)
+        mirror.suppress(CONVERSATION, found, utc_now(), statuses=found)
         log.info("suppressed_conversations_found", count=len(found))
-    note_statuses(conn, seen, listed_at)
+    mirror.note_statuses(seen, listed_at)
     return kept

@@ -17,12 +17,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import Connection
 
 from syncd.config import Settings
-from syncd.store import tables
-from syncd.sync.refresh import recent
-from syncd.sync.state import read_state
+from syncd.sync.mirror import Mirror
+from syncd.sync.values import RefreshAge, attachments_due
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,30 +73,24 @@ def workspace_freshness(
     """Per workspace the mirror knows (or that is configured)."""
     sync = settings.sync
     terminal = frozenset(sync.terminal_statuses)
-    c = tables.conversations
-    never = func.sum(case((c.c.refreshed_at.is_(None), 1), else_=0))
-    refresh_rows = conn.execute(
-        select(c.c.workspace_id, func.count(), func.min(c.c.refreshed_at), never)
-        .where(recent(None, terminal, now, sync.refresh_recent_days))
-        .group_by(c.c.workspace_id)
-    ).all()
-    refreshed = {row[0]: row[1:] for row in refresh_rows}
-    is_due = or_(c.c.attachments_check_at.is_(None), c.c.attachments_check_at <= now)
-    due = func.sum(case((is_due, 1), else_=0))
-    attachment_rows = conn.execute(
-        select(c.c.workspace_id, func.count(), due, func.min(c.c.attachments_check_at))
-        .where(and_(c.c.deleted_at.is_(None), c.c.attachments_pending.is_(True)))
-        .group_by(c.c.workspace_id)
-    ).all()
-    attachments = {row[0]: row[1:] for row in attachment_rows}
+    mirror = Mirror(conn)
+    refreshed = mirror.refresh_ages(terminal, now, sync.refresh_recent_days)
+    attachments: dict[str | None, tuple[int, int, datetime | None]] = {}
+    for workspace, check_at in mirror.attachment_checks():
+        pending, pending_due, next_check = attachments.get(workspace, (0, 0, None))
+        if check_at is not None and (next_check is None or check_at < next_check):
+            next_check = check_at
+        due = int(attachments_due(True, check_at, now))
+        attachments[workspace] = (pending + 1, pending_due + due, next_check)
     workspaces = sorted(
         {w for w in (*refreshed, *attachments) if w is not None} | set(sync.workspaces)
     )
     report = []
     for workspace in workspaces:
-        count, oldest, unrefreshed = refreshed.get(workspace, (0, None, 0))
+        age = refreshed.get(workspace, RefreshAge(0, None, 0))
+        count, oldest, unrefreshed = age.recent, age.oldest, age.never
         pending, pending_due, next_check = attachments.get(workspace, (0, 0, None))
-        heal = read_state(conn, workspace, "heal").state or {}
+        heal = mirror.read_state(workspace, "heal").state or {}
         counts = heal.get("counts") or {}
         report.append(
             WorkspaceFreshness(
@@ -121,14 +114,8 @@ def workspace_freshness(
 
 def head_reads(conn: Connection) -> list[HeadRead]:
     """The last head read of every scope that had one."""
-    s = tables.sync_state
-    rows = conn.execute(
-        select(s.c.workspace_id, s.c.state, s.c.watermark)
-        .where(s.c.stream == "head")
-        .order_by(s.c.workspace_id)
-    ).all()
     reads = []
-    for scope, state, watermark in rows:
-        state = state or {}
-        reads.append(HeadRead(scope, state.get("active"), state.get("reason"), watermark))
+    for scope, head in Mirror(conn).stream_states("head"):
+        state = head.state or {}
+        reads.append(HeadRead(scope, state.get("active"), state.get("reason"), head.watermark))
     return reads

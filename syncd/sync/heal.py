@@ -23,10 +23,11 @@ from sqlalchemy import Connection
 from syncd.api import Priority
 from syncd.sync import plan
 from syncd.sync.context import SyncContext
-from syncd.sync.hot import Walk, ids_with_status
+from syncd.sync.hot import Walk
+from syncd.sync.mirror import Mirror
 from syncd.sync.pipeline import gather_all
 from syncd.sync.result import PassResult
-from syncd.sync.state import HEAL, read_state, record_success, write_state
+from syncd.sync.state import HEAL
 from syncd.sync.status_counts import STREAM as COUNTS
 from syncd.sync.status_counts import mirror_counts
 
@@ -70,7 +71,9 @@ async def heal_pass(
     reconcile the result may ask for (``result.heal``).
     """
     result = PassResult(STREAM, workspace_id)
-    state = dict((await ctx.read(lambda conn: read_state(conn, workspace_id, STREAM))).state or {})
+    state = dict(
+        (await ctx.read(lambda conn: Mirror(conn).read_state(workspace_id, STREAM))).state or {}
+    )
     tried = state.get("tried")
     if tried and dict(tried) == suspected.drift:
         # The very drift a heal and a reconcile already could not mend: reported, not walked.
@@ -88,7 +91,7 @@ async def heal_pass(
         state = _tally(state, "real")
         log.warning("status_count_drift", workspace=workspace_id, drift=lasting)
         statuses = sorted(lasting)
-        before = await ctx.read(lambda conn: ids_with_status(conn, workspace_id, statuses))
+        before = await ctx.read(lambda conn: Mirror(conn).ids_with_status(workspace_id, statuses))
         options = await ctx.live_options(workspace_id if scope is not None else "*")
         # Repair work: its list pages queue behind the hot and attention passes'.
         walk = Walk(ctx, workspace_id, options, result, set(), Priority.RECONCILE)
@@ -107,7 +110,7 @@ async def heal_pass(
     now = ctx.clock()
 
     def finish(conn: Connection) -> None:
-        record_success(conn, workspace_id, STREAM, now, state={**state, "last": lasting})
+        Mirror(conn).record_success(workspace_id, STREAM, now, state={**state, "last": lasting})
         _checked(conn, workspace_id, suspected.read_at)
 
     await ctx.write(finish)
@@ -116,6 +119,7 @@ async def heal_pass(
 
 def _checked(conn: Connection, workspace_id: str, read_at: str) -> None:
     """The suspected drift read at ``read_at`` was looked at (a newer one stays to check)."""
-    current = read_state(conn, workspace_id, COUNTS).state or {}
+    mirror = Mirror(conn)
+    current = mirror.read_state(workspace_id, COUNTS).state or {}
     if current.get("read_at") == read_at:
-        write_state(conn, workspace_id, COUNTS, state={**current, "checked": True})
+        mirror.write_state(workspace_id, COUNTS, state={**current, "checked": True})

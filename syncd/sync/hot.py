@@ -8,10 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection
 
 from syncd.api import ConversationRow, Priority
-from syncd.store import tables
 from syncd.sync import plan
 from syncd.sync.context import SyncContext
 from syncd.sync.conversations import (
@@ -20,10 +19,11 @@ from syncd.sync.conversations import (
     fetch_changed,
     write_fetched,
 )
-from syncd.sync.observe import PlanOptions
+from syncd.sync.mirror import Mirror
 from syncd.sync.pipeline import gather_all, prefetch
 from syncd.sync.result import PassResult
-from syncd.sync.state import read_state, record_success, scope_key, write_state
+from syncd.sync.state import scope_key
+from syncd.sync.values import PlanOptions, attachments_due
 
 STREAM = "hot"
 HEAD = "head"
@@ -31,48 +31,13 @@ MAX_HEAD_PAGES = 20
 """A head read stops after this many pages whatever they hold (a reconcile covers the rest)."""
 
 
-def _known_statuses(conn: Connection, workspace_id: str | None) -> list[str | None]:
-    c = tables.conversations
-    query = select(c.c.status).distinct().where(c.c.deleted_at.is_(None))
-    snapshots = select(tables.status_count_snapshots.c.status).distinct()
-    if workspace_id is not None:
-        query = query.where(c.c.workspace_id == workspace_id)
-        snapshots = snapshots.where(tables.status_count_snapshots.c.workspace_id == workspace_id)
-    return [*conn.scalars(query), *conn.scalars(snapshots)]
-
-
-def _due_attachment_ids(conn: Connection, workspace_id: str | None, now: datetime) -> set[str]:
+def due_attachment_ids(mirror: Mirror, workspace_id: str | None, now: datetime) -> set[str]:
     """Conversations whose unsettled attachments' backoff has run out."""
-    c = tables.conversations
-    query = select(c.c.id).where(
-        and_(
-            c.c.deleted_at.is_(None),
-            c.c.attachments_pending.is_(True),
-            or_(c.c.attachments_check_at.is_(None), c.c.attachments_check_at <= now),
-        )
-    )
-    if workspace_id is not None:
-        query = query.where(c.c.workspace_id == workspace_id)
-    return set(conn.scalars(query))
-
-
-def _failed_detail_ids(conn: Connection, workspace_id: str | None) -> set[str]:
-    c = tables.conversations
-    query = select(c.c.id).where(and_(c.c.deleted_at.is_(None), c.c.detail_error.is_not(None)))
-    if workspace_id is not None:
-        query = query.where(c.c.workspace_id == workspace_id)
-    return set(conn.scalars(query))
-
-
-def ids_with_status(conn: Connection, workspace_id: str | None, statuses: list[str]) -> set[str]:
-    """Live, announced conversations the mirror holds in one of ``statuses``."""
-    c = tables.conversations
-    query = select(c.c.id).where(
-        and_(c.c.deleted_at.is_(None), c.c.fingerprint.is_not(None), c.c.status.in_(statuses))
-    )
-    if workspace_id is not None:
-        query = query.where(c.c.workspace_id == workspace_id)
-    return set(conn.scalars(query))
+    return {
+        conversation_id
+        for conversation_id, check_at in mirror.unsettled_attachments(workspace_id)
+        if attachments_due(True, check_at, now)
+    }
 
 
 @dataclass(slots=True)
@@ -187,12 +152,12 @@ async def hot_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult:
     scope = scope_key(workspace_id)
     result = PassResult(STREAM, scope)
     statuses = plan.hot_statuses(
-        await ctx.read(lambda conn: _known_statuses(conn, workspace_id)),
+        await ctx.read(lambda conn: Mirror(conn).known_statuses(workspace_id)),
         ctx.terminal_statuses,
     )
     options = await ctx.live_options(scope)
-    before = await ctx.read(lambda conn: ids_with_status(conn, workspace_id, statuses))
-    head_state = await ctx.read(lambda conn: read_state(conn, scope, HEAD))
+    before = await ctx.read(lambda conn: Mirror(conn).ids_with_status(workspace_id, statuses))
+    head_state = await ctx.read(lambda conn: Mirror(conn).read_state(scope, HEAD))
     walk = Walk(ctx, workspace_id, options, result, set())
 
     # The status lists are independent: walked side by side (the request budget still caps
@@ -202,11 +167,11 @@ async def hot_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult:
     # Hot last time, in no hot list now: learn where it went (another status, or deleted).
     # A failed detail is retried on the next pass whatever the status (the freshness contract), also
     # where no list shows the conversation (a resolved one, say).
-    failed = await ctx.read(lambda conn: _failed_detail_ids(conn, workspace_id))
+    failed = await ctx.read(lambda conn: Mirror(conn).failed_detail_ids(workspace_id))
     await walk.chase(before | failed)
     # Unsettled attachments whose backoff ran out, in conversations no list re-read.
     now = ctx.clock()
-    due = await ctx.read(lambda conn: _due_attachment_ids(conn, workspace_id, now))
+    due = await ctx.read(lambda conn: due_attachment_ids(Mirror(conn), workspace_id, now))
     due -= walk.seen
     if due:
         fetched = await fetch_attachments(ctx, due, priority=Priority.DETAIL)
@@ -215,9 +180,9 @@ async def hot_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult:
     now = ctx.clock()
 
     def finish(conn: Connection) -> None:
-        record_success(conn, scope, STREAM, now, skipped=result.skipped)
-        write_state(
-            conn,
+        mirror = Mirror(conn)
+        mirror.record_success(scope, STREAM, now, skipped=result.skipped)
+        mirror.write_state(
             scope,
             HEAD,
             last_success_at=now,

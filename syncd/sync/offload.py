@@ -30,7 +30,7 @@ from sqlalchemy.engine import URL
 
 from syncd.config import Settings
 from syncd.store.engine import create_engine_for, sqlite_file
-from syncd.sync.writer import take_write_lock
+from syncd.sync.mirror import take_write_lock
 
 T = TypeVar("T")
 

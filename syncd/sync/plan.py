@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from syncd.sync.observe import RowMeta
+from syncd.sync.values import RowMeta
 
 # The documented non-terminal statuses; statuses seen in the mirror or in status counts join them.
 DEFAULT_ACTIVE_STATUSES = ("open", "in_progress", "awaiting_contact")

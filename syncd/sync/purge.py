@@ -1,7 +1,7 @@
 """Erasure on request and by age: ``syncd purge`` and the ``purge`` stream.
 
 - ``erase_contact`` / ``erase_email``: an erasure request. Every conversation of the contact
-  and everything about it (see ``syncd.sync.erasure``) and the contact's own row are removed,
+  and everything about it (see ``syncd.sync.mirror.privacy``) and the contact's own row are removed,
   and the contact id, the address's hash and the erased conversations' ids go on the
   suppression list, so later syncs skip what the API still serves about them.
 - ``erase_deleted_before``: conversations confirmed deleted before a moment.
@@ -19,22 +19,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from syncd.config import PrivacySettings
-from syncd.store import tables
 from syncd.sync.context import SyncContext
-from syncd.sync.erasure import (
-    Removed,
-    contact_ids_for_email,
-    conversations_by_email,
-    conversations_of_contacts,
-    deleted_before,
-    erase_contacts,
-    erase_conversations,
-    trim_before,
-)
+from syncd.sync.mirror import Mirror, Removed
 from syncd.sync.privacy import CONTACT, CONVERSATION, EMAIL, Privacy
 from syncd.sync.result import PassResult
-from syncd.sync.state import read_state, record_success, scope_key
-from syncd.sync.suppression import suppress
+from syncd.sync.state import scope_key
 
 STREAM = "purge"
 INTERVAL_S = 86400.0
@@ -50,31 +39,31 @@ def _erase_with_suppression(
     naming: list[str],
     email_hash: str | None = None,
 ) -> Removed:
-    removed = erase_conversations(conn, conversations, naming=[*naming, *contact_ids])
-    removed["contacts"] = erase_contacts(conn, contact_ids)
-    suppressed = suppress(conn, CONTACT, contact_ids, at)
+    removed = Mirror(conn).erase_conversations(conversations, naming=[*naming, *contact_ids])
+    removed["contacts"] = Mirror(conn).erase_contacts(contact_ids)
+    suppressed = Mirror(conn).suppress(CONTACT, contact_ids, at)
     if email_hash is not None:
-        suppressed += suppress(conn, EMAIL, [email_hash], at)
+        suppressed += Mirror(conn).suppress(EMAIL, [email_hash], at)
     live = {
         cid: (workspace, None if deleted else status)
         for cid, (workspace, status, deleted) in conversations.items()
     }
-    suppressed += suppress(conn, CONVERSATION, live, at, statuses=live)
+    suppressed += Mirror(conn).suppress(CONVERSATION, live, at, statuses=live)
     removed["privacy_suppressions"] = suppressed
     return removed
 
 
 def erase_contact(conn: Connection, contact_id: str, at: datetime) -> Removed:
     """An erasure request by contact id (in the caller's transaction)."""
-    conversations = conversations_of_contacts(conn, [contact_id])
+    conversations = Mirror(conn).conversations_of_contacts([contact_id])
     return _erase_with_suppression(conn, {contact_id}, conversations, at, naming=[])
 
 
 def erase_email(conn: Connection, address: str, privacy: Privacy, at: datetime) -> Removed:
     """An erasure request by email address, clear or hashed in the mirror."""
-    contact_ids = contact_ids_for_email(conn, address, privacy)
-    conversations = conversations_of_contacts(conn, contact_ids)
-    conversations.update(conversations_by_email(conn, address, privacy))
+    contact_ids = Mirror(conn).contact_ids_for_email(address, privacy)
+    conversations = Mirror(conn).conversations_of_contacts(contact_ids)
+    conversations.update(Mirror(conn).conversations_by_email(address, privacy))
     email_hash = privacy.hash_email(address)
     naming = [address.strip(), email_hash]
     return _erase_with_suppression(
@@ -86,7 +75,7 @@ def erase_deleted_before(
     conn: Connection, cutoff: datetime, workspace_id: str | None = None
 ) -> Removed:
     """Conversations confirmed deleted before ``cutoff``, with everything about them."""
-    return erase_conversations(conn, deleted_before(conn, cutoff, workspace_id))
+    return Mirror(conn).erase_conversations(Mirror(conn).deleted_before(cutoff, workspace_id))
 
 
 def retention(
@@ -98,12 +87,12 @@ def retention(
         cutoff = now - timedelta(days=settings.purge_deleted_after_days)
         removed.update(erase_deleted_before(conn, cutoff, workspace_id))
     for table, column, days in (
-        (tables.conversation_status_history, "observed_at", settings.status_history_retention_days),
-        (tables.status_count_snapshots, "taken_at", settings.status_snapshots_retention_days),
+        ("conversation_status_history", "observed_at", settings.status_history_retention_days),
+        ("status_count_snapshots", "taken_at", settings.status_snapshots_retention_days),
     ):
         if days > 0:
-            removed[table.name] += trim_before(
-                conn, table, column, now - timedelta(days=days), workspace_id
+            removed[table] += Mirror(conn).trim_before(
+                table, column, now - timedelta(days=days), workspace_id
             )
     return +removed
 
@@ -117,11 +106,11 @@ async def purge_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult:
 
     def write(conn: Connection) -> Removed:
         removed = retention(conn, settings, now, workspace_id)
-        state = read_state(conn, scope, STREAM).state or {}
+        state = Mirror(conn).read_state(scope, STREAM).state or {}
         totals: Counter[str] = Counter(state.get("purged_total") or {})
         totals.update(removed)
         detail: dict[str, Any] = {"purged_total": dict(totals), "purged_last": dict(removed)}
-        record_success(conn, scope, STREAM, now, state=detail)
+        Mirror(conn).record_success(scope, STREAM, now, state=detail)
         return removed
 
     removed = await ctx.write(write)

@@ -17,11 +17,11 @@ from syncd.config import Settings, load_settings
 from syncd.errors import ConfigError
 from syncd.store.engine import create_engine_for
 from syncd.store.migrate import ensure_schema
+from syncd.sync.mirror import take_write_lock
 from syncd.sync.privacy import Privacy
 from syncd.sync.purge import erase_contact, erase_deleted_before, erase_email
 from syncd.sync.rewrite import rewrite_stored
 from syncd.sync.session import configure_for
-from syncd.sync.writer import take_write_lock
 
 ORDER = (
     "conversations",

@@ -17,28 +17,19 @@ from collections.abc import Callable
 from datetime import datetime
 
 import structlog
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection
 
 from syncd.api import ConversationPage, Priority
 from syncd.errors import ApiError, AuthError
-from syncd.store import tables
 from syncd.sync.attention import write_attention_items
 from syncd.sync.context import SyncContext
 from syncd.sync.conversations import Fetched, fetch_by_id, fetch_changed, write_fetched
-from syncd.sync.observe import PlanOptions
+from syncd.sync.mirror import Mirror
 from syncd.sync.offload import offload_for
 from syncd.sync.pipeline import prefetch
 from syncd.sync.result import PassResult
-from syncd.sync.state import (
-    backfill_complete,
-    backfill_since,
-    read_state,
-    record_success,
-    scope_key,
-    write_state,
-)
-from syncd.sync.suppression import forget_unlisted
-from syncd.sync.writer import Written
+from syncd.sync.state import scope_key
+from syncd.sync.values import PlanOptions, Written
 
 log = structlog.get_logger(__name__)
 
@@ -47,21 +38,6 @@ PAGES_IN_FLIGHT = 2
 """Pages whose details are fetched at the same time during a walk."""
 OFFLOAD_FROM_PAGE = 3
 """A walk writes its pages from this one on (counting from 0) in a worker process."""
-
-
-def _unlisted(conn: Connection, workspace_id: str | None, started: datetime) -> list[str]:
-    """Live conversations neither listed nor observed since the walk started: maybe deleted."""
-    c = tables.conversations
-    query = select(c.c.id).where(
-        and_(
-            c.c.deleted_at.is_(None),
-            or_(c.c.last_listed_at.is_(None), c.c.last_listed_at < started),
-            c.c.synced_at < started,
-        )
-    )
-    if workspace_id is not None:
-        query = query.where(c.c.workspace_id == workspace_id)
-    return list(conn.scalars(query))
 
 
 async def reconcile_pass(
@@ -74,11 +50,11 @@ async def reconcile_pass(
     """
     scope = scope_key(workspace_id)
     result = PassResult(STREAM, scope)
-    state = await ctx.read(lambda conn: read_state(conn, scope, STREAM))
-    backfill = not await ctx.read(lambda conn: backfill_complete(conn, scope))
+    state = await ctx.read(lambda conn: Mirror(conn).read_state(scope, STREAM))
+    backfill = not await ctx.read(lambda conn: Mirror(conn).backfill_complete(scope))
     if backfill:
         now = ctx.clock()  # the backfill began (if no other pass said so before)
-        await ctx.write(lambda conn: backfill_since(conn, scope, now))
+        await ctx.write(lambda conn: Mirror(conn).backfill_since(scope, now))
     options = ctx.plan_options(backfill=backfill, rewrite=deep)
     phase = (state.state or {}).get("phase")
     started = state.pass_started_at
@@ -86,8 +62,8 @@ async def reconcile_pass(
     if started is None or phase not in ("walk", "sweep"):
         started, cursor, phase = ctx.clock(), None, "walk"
         await ctx.write(
-            lambda conn: write_state(
-                conn, scope, STREAM, pass_started_at=started, cursor=None, state={"phase": "walk"}
+            lambda conn: Mirror(conn).write_state(
+                scope, STREAM, pass_started_at=started, cursor=None, state={"phase": "walk"}
             )
         )
     else:
@@ -108,8 +84,7 @@ async def reconcile_pass(
     await _all_attention_items(ctx, workspace_id, options, result)
     now = ctx.clock()
     await ctx.write(
-        lambda conn: record_success(
-            conn,
+        lambda conn: Mirror(conn).record_success(
             scope,
             STREAM,
             now,
@@ -227,7 +202,7 @@ def write_walked_page(
 
 def _checkpoint(conn: Connection, *, scope: str, next_cursor: str | None) -> None:
     phase = "walk" if next_cursor else "sweep"
-    write_state(conn, scope, STREAM, cursor=next_cursor, state={"phase": phase})
+    Mirror(conn).write_state(scope, STREAM, cursor=next_cursor, state={"phase": phase})
 
 
 async def _fetch_page(
@@ -270,8 +245,8 @@ async def _sweep(
     deep: bool,
     result: PassResult,
 ) -> None:
-    await ctx.write(lambda conn: forget_unlisted(conn, workspace_id, started))
-    candidates = await ctx.read(lambda conn: _unlisted(conn, workspace_id, started))
+    await ctx.write(lambda conn: Mirror(conn).forget_unlisted(workspace_id, started))
+    candidates = await ctx.read(lambda conn: Mirror(conn).unlisted(workspace_id, started))
     if not candidates:
         return
     log.info("reconcile_sweep", candidates=len(candidates))

@@ -15,22 +15,22 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection
 
-from syncd.store import tables
+from syncd.sync.mirror import Mirror
 from syncd.sync.privacy import Privacy
 
 Transform = Callable[[Mapping[str, Any]], dict[str, Any]]
 _PAGE = 1000
 
 
-def _tables(privacy: Privacy) -> tuple[tuple[Table, Transform, tuple[str, ...]], ...]:
+def _tables(privacy: Privacy) -> tuple[tuple[str, Transform, tuple[str, ...]], ...]:
     """Per table: the object transform and the columns it may change (column ← raw field)."""
     return (
-        (tables.conversations, privacy.conversation, ("last_message_preview", "contact_email")),
-        (tables.contacts, privacy.contact, ("email",)),
-        (tables.messages, privacy.message, ("body", "from_address")),
-        (tables.attention_items, privacy.attention_item, ("context",)),
+        ("conversations", privacy.conversation, ("last_message_preview", "contact_email")),
+        ("contacts", privacy.contact, ("email",)),
+        ("messages", privacy.message, ("body", "from_address")),
+        ("attention_items", privacy.attention_item, ("context",)),
     )
 
 
@@ -53,48 +53,43 @@ def rewrite_stored(conn: Connection, privacy: Privacy, now: datetime) -> Counter
     changed: Counter[str] = Counter()
     if not privacy.active:
         return changed
+    mirror = Mirror(conn)
     for table, transform, columns in _tables(privacy):
-        keys = [table.c[name] for name in ("id",)]
         last: str | None = None
         while True:
-            query = select(*keys, table.c.raw).order_by(table.c.id).limit(_PAGE)
-            if last is not None:
-                query = query.where(table.c.id > last)
-            rows = conn.execute(query).all()
+            rows = mirror.raw_page(table, last, _PAGE)
             if not rows:
                 break
-            last = rows[-1].id
-            for row in rows:
-                raw = dict(row.raw)
+            last = rows[-1][0]
+            for row_id, stored in rows:
+                raw = dict(stored)
                 new = transform(raw)
                 if new == raw:
                     continue
                 values: dict[str, Any] = {name: new.get(_FIELDS[name]) for name in columns}
                 values["raw"] = new
                 values["synced_at"] = now
-                conn.execute(update(table).where(table.c.id == row.id).values(**values))
-                changed[table.name] += 1
-    changed["events"] = _rewrite_events(conn, privacy)
+                mirror.rewrite_row(table, row_id, values)
+                changed[table] += 1
+    changed["events"] = _rewrite_events(mirror, privacy)
     return changed
 
 
-def _rewrite_events(conn: Connection, privacy: Privacy) -> int:
-    e = tables.events
+def _rewrite_events(mirror: Mirror, privacy: Privacy) -> int:
     changed = 0
     last = 0
     while True:
-        query = select(e.c.seq, e.c.payload).where(e.c.seq > last).order_by(e.c.seq).limit(_PAGE)
-        rows = conn.execute(query).all()
+        rows = mirror.event_payloads(last, _PAGE)
         if not rows:
             return changed
-        last = rows[-1].seq
-        for row in rows:
-            envelope = json.loads(row.payload)
+        last = rows[-1][0]
+        for seq, payload in rows:
+            envelope = json.loads(payload)
             new = private_envelope(envelope, privacy)
             if new == envelope:
                 continue
             text = json.dumps(new, ensure_ascii=False, separators=(",", ":"), default=str)
-            conn.execute(update(e).where(e.c.seq == row.seq).values(payload=text))
+            mirror.rewrite_event_payload(seq, text)
             changed += 1
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
-
-from sqlalchemy import Table
+from typing import TYPE_CHECKING, Any
 
 from syncd.store.tables import UTCDateTime
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
 
 # Columns that are syncd's bookkeeping, never filled from an API field.
 BOOKKEEPING = frozenset(

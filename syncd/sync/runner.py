@@ -11,9 +11,10 @@ from sqlalchemy import Connection
 from syncd.errors import AuthError, SyncdError
 from syncd.sync import plan
 from syncd.sync.context import SyncContext
+from syncd.sync.mirror import Mirror
 from syncd.sync.reconcile import reconcile_pass
 from syncd.sync.result import PassResult
-from syncd.sync.state import read_state, record_failure, scope_key
+from syncd.sync.state import scope_key
 from syncd.sync.streams import STREAMS, Stream, heal_after_hot, workspaces_of
 
 log = structlog.get_logger(__name__)
@@ -52,7 +53,7 @@ async def run_pass(
         )
         return result
     now = ctx.clock()
-    await ctx.write(lambda conn: record_failure(conn, key, stream, now, message))
+    await ctx.write(lambda conn: Mirror(conn).record_failure(key, stream, now, message))
     failed = PassResult(stream, key).fail(message)
     failed.auth_failed = auth_failed
     return failed
@@ -60,7 +61,7 @@ async def run_pass(
 
 def reconcile_due(conn: Connection, scope: str, interval_s: float, ctx: SyncContext) -> bool:
     """Never completed, unfinished, or older than the reconcile interval."""
-    state = read_state(conn, scope, "reconcile")
+    state = Mirror(conn).read_state(scope, "reconcile")
     if state.pass_started_at is not None:
         return True
     return plan.is_due(state.last_success_at, interval_s, ctx.clock())

@@ -8,53 +8,25 @@ what lasted.
 
 from __future__ import annotations
 
-from collections import Counter
-
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection
 
 from syncd.api import Priority
-from syncd.events.outbox import append_events
-from syncd.store import tables
-from syncd.store.upsert import upsert_rows
 from syncd.sync import diff, plan
 from syncd.sync.context import SyncContext
+from syncd.sync.mirror import Mirror
 from syncd.sync.result import PassResult
-from syncd.sync.state import HEAL, read_state, record_success, write_state
-from syncd.sync.suppression import suppressed_counts
-from syncd.sync.writer import Written
+from syncd.sync.state import HEAL
+from syncd.sync.values import Written
 
 STREAM = "status_counts"
-
-
-def latest_snapshot(conn: Connection, workspace_id: str) -> dict[str, int] | None:
-    """The newest stored snapshot of a workspace, or None."""
-    s = tables.status_count_snapshots
-    taken = conn.scalar(select(func.max(s.c.taken_at)).where(s.c.workspace_id == workspace_id))
-    if taken is None:
-        return None
-    query = select(s.c.status, s.c.count).where(
-        and_(s.c.workspace_id == workspace_id, s.c.taken_at == taken)
-    )
-    return {str(status): int(count) for status, count in conn.execute(query)}
 
 
 def mirror_counts(conn: Connection, workspace_id: str) -> dict[str, int]:
     """Live, announced conversations of a workspace per status, as the mirror holds them
     (with the suppressed ones the API still lists: they are left out on purpose)."""
-    c = tables.conversations
-    query = (
-        select(c.c.status, func.count())
-        .where(
-            and_(
-                c.c.workspace_id == workspace_id,
-                c.c.deleted_at.is_(None),
-                c.c.fingerprint.is_not(None),
-            )
-        )
-        .group_by(c.c.status)
-    )
-    counts = {str(status): int(count) for status, count in conn.execute(query)}
-    for status, count in suppressed_counts(conn, workspace_id).items():
+    mirror = Mirror(conn)
+    counts = mirror.live_status_counts(workspace_id)
+    for status, count in mirror.suppressed_counts(workspace_id).items():
         counts[status] = counts.get(status, 0) + count
     return counts
 
@@ -62,10 +34,10 @@ def mirror_counts(conn: Connection, workspace_id: str) -> dict[str, int]:
 def forget_mended(conn: Connection, workspace_id: str, drift: dict[str, int]) -> None:
     """A drift no heal could mend is forgotten once a read no longer shows it (a reconcile, or
     the server, mended it): the next drift of the same shape is healed again."""
-    heal = read_state(conn, workspace_id, HEAL).state or {}
+    heal = Mirror(conn).read_state(workspace_id, HEAL).state or {}
     tried = heal.get("tried")
     if tried and not plan.lasting_drift(tried, drift):
-        write_state(conn, workspace_id, HEAL, state={**heal, "tried": None})
+        Mirror(conn).write_state(workspace_id, HEAL, state={**heal, "tried": None})
 
 
 async def status_counts_pass(ctx: SyncContext, workspace_id: str) -> PassResult:
@@ -75,24 +47,18 @@ async def status_counts_pass(ctx: SyncContext, workspace_id: str) -> PassResult:
     counts = (await ctx.client.get_status_counts(workspace_id, priority=Priority.HOT)).as_dict()
 
     def write(conn: Connection) -> Written:
-        previous = latest_snapshot(conn, workspace_id)
+        mirror = Mirror(conn)
+        previous = mirror.latest_snapshot(workspace_id)
         facts = diff.Observed(workspace_id=workspace_id, observed_at=read_at, backfill=False)
         event = diff.status_counts_event(previous, counts, facts)
-        rows = [
-            {"workspace_id": workspace_id, "taken_at": read_at, "status": status, "count": count}
-            for status, count in sorted(counts.items())
-        ]
-        written = upsert_rows(conn, tables.status_count_snapshots, rows, guard=None)
+        written = mirror.write_status_counts(
+            workspace_id, read_at, counts, [event] if event else []
+        )
         result.drift = plan.count_drift(counts, mirror_counts(conn, workspace_id))
         state = {"drift": result.drift, "read_at": read_at.isoformat(), "checked": False}
-        record_success(conn, workspace_id, STREAM, read_at, state=state)
+        mirror.record_success(workspace_id, STREAM, read_at, state=state)
         forget_mended(conn, workspace_id, result.drift)
-        emitted = [event] if event else []
-        return Written(
-            rows={"status_count_snapshots": written},
-            events=append_events(conn, emitted),
-            event_types=Counter(e.type for e in emitted),
-        )
+        return written
 
     written = await ctx.write(write)
     result.events = written.events

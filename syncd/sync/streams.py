@@ -21,20 +21,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from syncd.config import SyncSettings
-from syncd.store import tables
 from syncd.sync.attention import attention_pass
 from syncd.sync.context import SyncContext
 from syncd.sync.heal import Suspected, heal_pass, suspected_drift
 from syncd.sync.hot import hot_pass
+from syncd.sync.mirror import Mirror
 from syncd.sync.purge import INTERVAL_S as PURGE_INTERVAL_S
 from syncd.sync.purge import purge_pass
 from syncd.sync.reconcile import reconcile_pass
 from syncd.sync.refresh import refresh_pass
 from syncd.sync.result import PassResult
-from syncd.sync.state import HEAL, read_state
+from syncd.sync.state import HEAL
 from syncd.sync.status_counts import STREAM as STATUS_COUNTS
 from syncd.sync.status_counts import status_counts_pass
 
@@ -84,16 +84,9 @@ STREAMS: tuple[Stream, ...] = (
 BY_NAME = {stream.name: stream for stream in STREAMS}
 
 
-def known_workspaces(conn: Connection) -> list[str]:
-    """Workspaces seen in the mirror's conversations (the API has no list of workspaces)."""
-    c = tables.conversations
-    query = select(c.c.workspace_id).distinct().where(c.c.workspace_id.is_not(None))
-    return sorted(conn.scalars(query))
-
-
 def workspaces_of(conn: Connection, scope: str | None) -> list[str]:
     """The workspaces a scope covers: itself, or (the whole key) every known one."""
-    return [scope] if scope is not None else known_workspaces(conn)
+    return [scope] if scope is not None else Mirror(conn).known_workspaces()
 
 
 def heals_due(conn: Connection, scope: str | None, hot_started: datetime) -> dict[str, Suspected]:
@@ -104,7 +97,9 @@ def heals_due(conn: Connection, scope: str | None, hot_started: datetime) -> dic
     """
     due: dict[str, Suspected] = {}
     for workspace in workspaces_of(conn, scope):
-        suspected = suspected_drift(read_state(conn, workspace, STATUS_COUNTS).state, hot_started)
+        suspected = suspected_drift(
+            Mirror(conn).read_state(workspace, STATUS_COUNTS).state, hot_started
+        )
         if suspected is not None:
             due[workspace] = suspected
     return due
