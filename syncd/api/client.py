@@ -24,12 +24,7 @@ from syncd.api.http import HttpCore, HttpOptions, path_segment
 from syncd.api.limiter import Priority, RequestBudget
 from syncd.api.malformed import log_malformed
 from syncd.api.models import (
-    AttachmentList,
-    AttentionItemList,
     ConversationDetail,
-    ConversationPage,
-    MessageList,
-    StatusCounts,
 )
 from syncd.api.pagination import CursorWalk
 from syncd.api.parsing import (
@@ -39,6 +34,13 @@ from syncd.api.parsing import (
     parse_conversation_page,
     parse_messages,
     parse_status_counts,
+)
+from syncd.api.results import (
+    AttachmentList,
+    AttentionItemList,
+    ConversationPage,
+    MessageList,
+    StatusCounts,
 )
 from syncd.config import ApiSettings
 from syncd.errors import ApiError
