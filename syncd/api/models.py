@@ -64,6 +64,17 @@ UtcDatetime = Annotated[
 ]
 
 
+_utc_datetime: Callable[[Any], datetime] = TypeAdapter(UtcDatetime).validate_python
+
+
+def utc_datetime(value: Any) -> datetime | None:
+    """An API timestamp by the models' own rule (ISO-8601 text → aware UTC); None stays None.
+
+    Raises ``ValidationError`` (a ``ValueError``) for what validation would refuse.
+    """
+    return None if value is None else _utc_datetime(value)
+
+
 def describe_errors(exc: ValidationError) -> str:
     """A validation error as ``field: problem; ...`` without echoing the (personal) input."""
     parts = []
