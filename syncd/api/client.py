@@ -65,7 +65,7 @@ class ConversationFilters(TypedDict, total=False):
 def conversation_params(
     filters: ConversationFilters, limit: int | None, cursor: str | None
 ) -> dict[str, Any]:
-    """The query parameters of one list page (``limit`` 1..100; None values are left out)."""
+    """The query parameters of one list page (``limit`` 1..100; None values are not sent)."""
     if limit is not None and not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
     params = {to_camel(name): filters.get(name) for name in ConversationFilters.__annotations__}
