@@ -5,9 +5,10 @@ only ``id`` required, every other documented field ``None`` when absent, statuse
 ``str`` (new values are normal), timestamps aware UTC datetimes, and ``.raw`` the JSON object
 exactly as the server sent it (excluded from ``model_dump``; empty when built from Python values).
 
-``.raw`` is attached by the entry points that see the input: ``from_raw``,
-``parse_item``/``parse_items``, and a detail's validator for the detail and its nested parts
-(plain ``model_validate`` of a simple model keeps no raw). It
+The JSON object is the form an API object keeps from here on (docs/internals.md, syncd/api):
+the sync works on ``.raw``; the model is its typed view at the API's edge. ``.raw`` is attached
+by the entry points that see the input: ``from_raw``, ``parse_item``/``parse_items``, and a
+detail's validator for the detail and its nested parts (plain ``model_validate`` keeps none). It
 lives in ``__pydantic_private__`` without a declared ``PrivateAttr``: a private attribute or a
 model validator on every row would cost a Python call per instance, which was most of the price
 of parsing a message.
