@@ -143,7 +143,7 @@ def test_an_absent_or_null_next_cursor_means_last_page(ending: dict[str, Any]) -
 
 def test_unknown_fields_and_unknown_statuses_are_kept() -> None:
     raw = {"id": "c1", "status": "snoozed", "priorityScore": 7, "tags": ["vip"]}
-    row = ConversationRow.model_validate(raw)
+    row = ConversationRow.from_raw(raw)
     assert row.status == "snoozed"
     assert row.model_extra == {"priorityScore": 7, "tags": ["vip"]}
     assert row.raw == raw

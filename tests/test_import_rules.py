@@ -24,8 +24,9 @@ PURE = (
 IO = ("sqlalchemy", "httpx", "syncd.store", "syncd.api", "syncd.sync.mirror", "syncd.sync.context")
 """What does I/O (a pure module imports none of it, except below)."""
 
-SCHEMA = ("syncd.store.tables",)
-"""The schema's declarations (no engine, no connection): mirror rows are shaped after them."""
+SCHEMA = ("syncd.store.tables", "syncd.api.models")
+"""Declarations, no I/O: the mirror's tables (rows are shaped after them) and the API's models
+(their timestamp rule, ``utc_datetime``, is the one parser of API timestamps)."""
 
 SYNC_SQL = ("select", "insert", "update", "delete", "text", "func", "and_", "or_", "case")
 """SQLAlchemy statement builders: in the sync engine only ``syncd/sync/mirror/`` uses them."""

@@ -7,20 +7,22 @@ from syncd.api.models import (
     Account,
     ApiModel,
     Attachment,
-    AttachmentList,
     AttentionItem,
-    AttentionItemList,
     Contact,
     ConversationDetail,
-    ConversationPage,
     ConversationRow,
-    ItemList,
     MalformedRow,
     Message,
+)
+from syncd.api.pagination import CursorWalk
+from syncd.api.results import (
+    AttachmentList,
+    AttentionItemList,
+    ConversationPage,
+    ItemList,
     MessageList,
     StatusCounts,
 )
-from syncd.api.pagination import CursorWalk
 from syncd.api.retry import RetryDecision, TransportFailure, retry_decision
 from syncd.retry_after import parse_retry_after
 

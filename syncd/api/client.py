@@ -12,24 +12,19 @@ a dropped connection after sending raises at once.
 
 from __future__ import annotations
 
-import random
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
+from dataclasses import replace
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 
-import httpx
 import structlog
+from pydantic.alias_generators import to_camel
 
-from syncd.api.http import HttpCore, RequestHook, RetryHook, WaitHook, path_segment
-from syncd.api.limiter import ClientClock, Priority, RequestBudget
+from syncd.api.http import HttpCore, HttpOptions, path_segment
+from syncd.api.limiter import Priority, RequestBudget
 from syncd.api.malformed import log_malformed
 from syncd.api.models import (
-    AttachmentList,
-    AttentionItemList,
     ConversationDetail,
-    ConversationPage,
-    MessageList,
-    StatusCounts,
 )
 from syncd.api.pagination import CursorWalk
 from syncd.api.parsing import (
@@ -40,7 +35,13 @@ from syncd.api.parsing import (
     parse_messages,
     parse_status_counts,
 )
-from syncd.api.retry import DEFAULT_BASE_DELAY_S, DEFAULT_MAX_DELAY_S
+from syncd.api.results import (
+    AttachmentList,
+    AttentionItemList,
+    ConversationPage,
+    MessageList,
+    StatusCounts,
+)
 from syncd.config import ApiSettings
 from syncd.errors import ApiError
 
@@ -49,58 +50,55 @@ log = structlog.get_logger(__name__)
 MAX_PAGE_SIZE = 100
 
 
+class ConversationFilters(TypedDict, total=False):
+    """The filters of ``GET /api/conversations`` (None: not filtered on)."""
+
+    workspace_id: str | None
+    status: str | None
+    contact_id: str | None
+    account_id: str | None
+    q: str | None
+    human_managed: bool | None
+    has_attention: bool | None
+
+
+def conversation_params(
+    filters: ConversationFilters, limit: int | None, cursor: str | None
+) -> dict[str, Any]:
+    """The query parameters of one list page (``limit`` 1..100; None values are not sent)."""
+    if limit is not None and not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+    params = {to_camel(name): filters.get(name) for name in ConversationFilters.__annotations__}
+    return {**params, "limit": limit, "cursor": cursor}
+
+
 class OhalloClient:
-    """Async client for the oHallo REST API (``async with OhalloClient(...) as api:``)."""
+    """Async client for the oHallo REST API (``async with OhalloClient(...) as api:``).
+
+    ``options`` (or keywords naming its fields, which override it) say how to talk HTTP.
+    """
 
     def __init__(
         self,
         base_url: str,
         token: str,
-        *,
-        timeout_s: float = 30.0,
-        max_concurrency: int = 8,
-        max_requests_per_s: float = 20.0,
-        max_attempts: int = 6,
-        transport: httpx.AsyncBaseTransport | None = None,
-        clock: ClientClock | None = None,
-        rng: Callable[[], float] | None = None,
-        burst: float | None = None,
-        backoff_base_s: float = DEFAULT_BASE_DELAY_S,
-        max_retry_delay_s: float = DEFAULT_MAX_DELAY_S,
-        on_request: RequestHook | None = None,
-        on_retry: RetryHook | None = None,
-        on_rate_limit_wait: WaitHook | None = None,
+        options: HttpOptions | None = None,
+        **overrides: Any,
     ) -> None:
-        self._core = HttpCore(
-            base_url,
-            token,
-            timeout_s=timeout_s,
-            max_concurrency=max_concurrency,
-            max_requests_per_s=max_requests_per_s,
-            max_attempts=max_attempts,
-            burst=burst,
-            backoff_base_s=backoff_base_s,
-            max_retry_delay_s=max_retry_delay_s,
-            transport=transport,
-            clock=clock,
-            rng=rng or random.random,
-            on_request=on_request,
-            on_retry=on_retry,
-            on_rate_limit_wait=on_rate_limit_wait,
-        )
+        options = replace(options or HttpOptions(), **overrides)
+        self._core = HttpCore(base_url, token, options)
 
     @classmethod
-    def from_settings(cls, api: ApiSettings, **kwargs: Any) -> Self:
-        """A client configured from ``[api]``; ``kwargs`` add hooks, a transport or a clock."""
-        return cls(
-            api.base_url,
-            api.require_token(),
+    def from_settings(cls, api: ApiSettings, **overrides: Any) -> Self:
+        """A client configured from ``[api]``; ``overrides`` (HttpOptions fields) add hooks,
+        a transport or a clock."""
+        options = HttpOptions(
             timeout_s=api.timeout_s,
             max_concurrency=api.max_concurrency,
             max_requests_per_s=api.max_requests_per_s,
             max_attempts=api.max_attempts,
-            **kwargs,
         )
+        return cls(api.base_url, api.require_token(), options, **overrides)
 
     @property
     def base_url(self) -> str:
@@ -135,32 +133,14 @@ class OhalloClient:
     async def list_conversations(
         self,
         *,
-        workspace_id: str | None = None,
-        status: str | None = None,
-        contact_id: str | None = None,
-        account_id: str | None = None,
-        q: str | None = None,
-        human_managed: bool | None = None,
-        has_attention: bool | None = None,
         limit: int | None = None,
         cursor: str | None = None,
         priority: Priority = Priority.HOT,
+        **filters: Unpack[ConversationFilters],
     ) -> ConversationPage:
         """One page of ``GET /api/conversations`` (``limit`` 1..100; server default 50)."""
-        if limit is not None and not 1 <= limit <= MAX_PAGE_SIZE:
-            raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
         path = "/api/conversations"
-        params = {
-            "workspaceId": workspace_id,
-            "status": status,
-            "contactId": contact_id,
-            "accountId": account_id,
-            "q": q,
-            "humanManaged": human_managed,
-            "hasAttention": has_attention,
-            "limit": limit,
-            "cursor": cursor,
-        }
+        params = conversation_params(filters, limit, cursor)
         body = await self._core.request(
             "GET", path, "list_conversations", priority=priority, params=params
         )
@@ -171,16 +151,10 @@ class OhalloClient:
     async def iter_conversation_pages(
         self,
         *,
-        workspace_id: str | None = None,
-        status: str | None = None,
-        contact_id: str | None = None,
-        account_id: str | None = None,
-        q: str | None = None,
-        human_managed: bool | None = None,
-        has_attention: bool | None = None,
         limit: int | None = MAX_PAGE_SIZE,
         start_cursor: str | None = None,
         priority: Priority = Priority.HOT,
+        **filters: Unpack[ConversationFilters],
     ) -> AsyncGenerator[ConversationPage, None]:
         """Every page from ``start_cursor`` (None: the first) to the last.
 
@@ -190,16 +164,7 @@ class OhalloClient:
         walk = CursorWalk(start_cursor, path="/api/conversations")
         while True:
             page = await self.list_conversations(
-                workspace_id=workspace_id,
-                status=status,
-                contact_id=contact_id,
-                account_id=account_id,
-                q=q,
-                human_managed=human_managed,
-                has_attention=has_attention,
-                limit=limit,
-                cursor=walk.current,
-                priority=priority,
+                limit=limit, cursor=walk.current, priority=priority, **filters
             )
             next_cursor = walk.advance(page.next_cursor)
             yield page

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -84,50 +85,51 @@ class _ClientTransport(httpx.AsyncBaseTransport):
         await self._client.aclose()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpOptions:
+    """How the client talks HTTP: limits, retries, and the seams tests and metrics plug into."""
+
+    timeout_s: float = 30.0
+    max_concurrency: int = 8
+    max_requests_per_s: float = 20.0
+    max_attempts: int = 6
+    burst: float | None = None
+    backoff_base_s: float = DEFAULT_BASE_DELAY_S
+    max_retry_delay_s: float = DEFAULT_MAX_DELAY_S
+    transport: httpx.AsyncBaseTransport | None = None
+    clock: ClientClock | None = None
+    rng: Callable[[], float] | None = None
+    on_request: RequestHook | None = None
+    on_retry: RetryHook | None = None
+    on_rate_limit_wait: WaitHook | None = None
+
+
 class HttpCore:
     """Sends one logical request: budget, attempts, retry policy, error mapping and decoding."""
 
-    def __init__(
-        self,
-        base_url: str,
-        token: str,
-        *,
-        timeout_s: float = 30.0,
-        max_concurrency: int = 8,
-        max_requests_per_s: float = 20.0,
-        max_attempts: int = 6,
-        burst: float | None = None,
-        backoff_base_s: float = DEFAULT_BASE_DELAY_S,
-        max_retry_delay_s: float = DEFAULT_MAX_DELAY_S,
-        transport: httpx.AsyncBaseTransport | None = None,
-        clock: ClientClock | None = None,
-        rng: Callable[[], float] | None = None,
-        on_request: RequestHook | None = None,
-        on_retry: RetryHook | None = None,
-        on_rate_limit_wait: WaitHook | None = None,
-    ) -> None:
+    def __init__(self, base_url: str, token: str, options: HttpOptions) -> None:
         # A token httpx would reject as a header value would end up quoted in its error text.
         if not token or not token.isascii() or not token.isprintable() or " " in token:
             raise ConfigError(
                 "api.token: empty or contains spaces, control or non-ASCII characters; "
                 "paste the key exactly as issued"
             )
-        if max_attempts < 1:
+        if options.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        self._clock: ClientClock = clock or SystemClock()
-        self._rng: Callable[[], float] = rng or random.random
-        self._max_attempts = max_attempts
-        self._backoff_base_s = backoff_base_s
-        self._max_retry_delay_s = max_retry_delay_s
-        self._on_request: RequestHook = on_request or _ignore
-        self._on_retry: RetryHook = on_retry or _ignore
+        self._clock: ClientClock = options.clock or SystemClock()
+        self._rng: Callable[[], float] = options.rng or random.random
+        self._max_attempts = options.max_attempts
+        self._backoff_base_s = options.backoff_base_s
+        self._max_retry_delay_s = options.max_retry_delay_s
+        self._on_request: RequestHook = options.on_request or _ignore
+        self._on_retry: RetryHook = options.on_retry or _ignore
         self._secrets = compile_secrets([token])
         self.budget = RequestBudget(
-            max_requests_per_s,
-            max_concurrency,
-            burst=burst,
+            options.max_requests_per_s,
+            options.max_concurrency,
+            burst=options.burst,
             clock=self._clock,
-            on_wait=on_rate_limit_wait,
+            on_wait=options.on_rate_limit_wait,
         )
         self.base_url = base_url.rstrip("/")
         self._headers = httpx.Headers(
@@ -139,8 +141,9 @@ class HttpCore:
                 "Accept-Encoding": "gzip, deflate",
             }
         )
-        self._extensions = {"timeout": httpx.Timeout(timeout_s).as_dict()}
+        self._extensions = {"timeout": httpx.Timeout(options.timeout_s).as_dict()}
         self._transport: httpx.AsyncBaseTransport
+        transport = options.transport
         if transport is None and environment_proxies():
             # httpx applies HTTP(S)_PROXY / NO_PROXY itself: its client picks the transport.
             self._transport = _ClientTransport(httpx.AsyncClient(follow_redirects=False))

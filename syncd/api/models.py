@@ -5,8 +5,10 @@ only ``id`` required, every other documented field ``None`` when absent, statuse
 ``str`` (new values are normal), timestamps aware UTC datetimes, and ``.raw`` the JSON object
 exactly as the server sent it (excluded from ``model_dump``; empty when built from Python values).
 
-``.raw`` is attached by the entry points that see the input: ``model_validate`` (and its
-``_json``/``_strings`` siblings), ``parse_item``/``parse_items`` and a detail's nested parts. It
+The JSON object is the form an API object keeps from here on (docs/internals.md, syncd/api):
+the sync works on ``.raw``; the model is its typed view at the API's edge. ``.raw`` is attached
+by the entry points that see the input: ``from_raw``, ``parse_item``/``parse_items``, and a
+detail's validator for the detail and its nested parts (plain ``model_validate`` keeps none). It
 lives in ``__pydantic_private__`` without a declared ``PrivateAttr``: a private attribute or a
 model validator on every row would cost a Python call per instance, which was most of the price
 of parsing a message.
@@ -14,19 +16,17 @@ of parsing a message.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import GenericAlias
-from typing import Annotated, Any, Generic, Self, TypeVar
+from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     GetCoreSchemaHandler,
     GetPydanticSchema,
-    PrivateAttr,
-    RootModel,
     TypeAdapter,
     ValidationError,
     ValidatorFunctionWrapHandler,
@@ -34,8 +34,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel, to_snake
-from pydantic.config import ExtraValues
-from pydantic_core import CoreSchema, from_json
+from pydantic_core import CoreSchema
 from pydantic_core import core_schema as cs
 
 
@@ -64,6 +63,17 @@ UtcDatetime = Annotated[
     GetPydanticSchema(_utc_datetime_schema),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
+
+
+_utc_datetime: Callable[[Any], datetime] = TypeAdapter(UtcDatetime).validate_python
+
+
+def utc_datetime(value: Any) -> datetime | None:
+    """An API timestamp by the models' own rule (ISO-8601 text → aware UTC); None stays None.
+
+    Raises ``ValidationError`` (a ``ValueError``) for what validation would refuse.
+    """
+    return None if value is None else _utc_datetime(value)
 
 
 def describe_errors(exc: ValidationError) -> str:
@@ -125,73 +135,10 @@ class ApiModel(BaseModel):
         return raw
 
     @classmethod
-    def model_validate(
-        cls,
-        obj: Any,
-        *,
-        strict: bool | None = None,
-        extra: ExtraValues | None = None,
-        from_attributes: bool | None = None,
-        context: Any | None = None,
-        by_alias: bool | None = None,
-        by_name: bool | None = None,
-    ) -> Self:
-        """Validate ``obj``; a JSON object is kept as ``.raw``."""
-        model = super().model_validate(
-            obj,
-            strict=strict,
-            extra=extra,
-            from_attributes=from_attributes,
-            context=context,
-            by_alias=by_alias,
-            by_name=by_name,
-        )
-        if isinstance(obj, dict):
-            _keep_raw(model, obj)
-        return model
-
-    @classmethod
-    def model_validate_json(
-        cls,
-        json_data: str | bytes | bytearray,
-        *,
-        strict: bool | None = None,
-        extra: ExtraValues | None = None,
-        context: Any | None = None,
-        by_alias: bool | None = None,
-        by_name: bool | None = None,
-    ) -> Self:
-        """Validate JSON text; the object it holds is kept as ``.raw``."""
-        model = super().model_validate_json(
-            json_data,
-            strict=strict,
-            extra=extra,
-            context=context,
-            by_alias=by_alias,
-            by_name=by_name,
-        )
-        data = from_json(json_data)
-        if isinstance(data, dict):
-            _keep_raw(model, data)
-        return model
-
-    @classmethod
-    def model_validate_strings(
-        cls,
-        obj: Any,
-        *,
-        strict: bool | None = None,
-        extra: ExtraValues | None = None,
-        context: Any | None = None,
-        by_alias: bool | None = None,
-        by_name: bool | None = None,
-    ) -> Self:
-        """Validate an object of strings; it is kept as ``.raw``."""
-        model = super().model_validate_strings(
-            obj, strict=strict, extra=extra, context=context, by_alias=by_alias, by_name=by_name
-        )
-        if isinstance(obj, dict):
-            _keep_raw(model, obj)
+    def from_raw(cls, raw: dict[str, Any]) -> Self:
+        """Validate one JSON object; the object itself is kept as ``.raw``."""
+        model: Self = cls.__pydantic_validator__.validate_python(raw)
+        _keep_raw(model, raw)
         return model
 
 
@@ -275,12 +222,6 @@ class ConversationRow(ApiModel):
 _ItemT = TypeVar("_ItemT", bound=ApiModel)
 
 
-def _validated(model: type[_ItemT], raw: dict[str, Any]) -> _ItemT:
-    item: _ItemT = model.__pydantic_validator__.validate_python(raw)
-    _keep_raw(item, raw)
-    return item
-
-
 def parse_item(
     model: type[_ItemT], raw: Any, path: str
 ) -> tuple[_ItemT | None, MalformedRow | None]:
@@ -288,7 +229,7 @@ def parse_item(
     if not isinstance(raw, dict):
         return None, MalformedRow(None, raw, "not a JSON object", path)
     try:
-        return _validated(model, raw), None
+        return model.from_raw(raw), None
     except ValidationError as exc:
         return None, MalformedRow(row_id(raw), raw, describe_errors(exc), path)
 
@@ -419,93 +360,3 @@ class ConversationDetail(ApiModel):
             return ()
         malformed: tuple[MalformedRow, ...] = private["_malformed"]
         return malformed
-
-
-class StatusCounts(RootModel[dict[str, int]]):
-    """``status -> count`` for one workspace; unknown statuses are kept like the known ones."""
-
-    model_config = ConfigDict(frozen=True)
-
-    _raw: dict[str, Any] = PrivateAttr(default={})
-    _malformed: tuple[MalformedRow, ...] = PrivateAttr(default=())
-
-    @property
-    def raw(self) -> dict[str, Any]:
-        """The JSON object exactly as received."""
-        return self._raw
-
-    @property
-    def malformed(self) -> tuple[MalformedRow, ...]:
-        """Entries whose count was not an integer (left out of the counts)."""
-        return self._malformed
-
-    def __getitem__(self, status: str) -> int:
-        """The count for ``status`` (KeyError when the server did not report it)."""
-        return self.root[status]
-
-    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
-        """The statuses."""
-        return iter(self.root)
-
-    def __len__(self) -> int:
-        """How many statuses are reported."""
-        return len(self.root)
-
-    def get(self, status: str, default: int | None = None) -> int | None:
-        """The count for ``status``, or ``default``."""
-        return self.root.get(status, default)
-
-    def as_dict(self) -> dict[str, int]:
-        """A plain copy of the counts."""
-        return dict(self.root)
-
-
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class ItemList(Generic[_T]):
-    """A bare-array response: the rows that parsed, and the ones that did not."""
-
-    items: tuple[_T, ...]
-    malformed: tuple[MalformedRow, ...] = ()
-    raw: list[Any] = field(default_factory=list)
-
-    def __iter__(self) -> Iterator[_T]:
-        """The parsed rows."""
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        """How many rows parsed."""
-        return len(self.items)
-
-
-MessageList = ItemList[Message]
-AttachmentList = ItemList[Attachment]
-AttentionItemList = ItemList[AttentionItem]
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationPage:
-    """One page of the conversation list, with the cursor it was fetched with (None: first)."""
-
-    rows: tuple[ConversationRow, ...]
-    malformed: tuple[MalformedRow, ...]
-    next_cursor: str | None
-    cursor: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict)
-
-    def __iter__(self) -> Iterator[ConversationRow]:
-        """The rows that parsed."""
-        return iter(self.rows)
-
-    def __len__(self) -> int:
-        """How many rows parsed."""
-        return len(self.rows)
-
-    @property
-    def seen_ids(self) -> frozenset[str]:
-        """Every id on the page, malformed rows with an id included (for mark-and-sweep)."""
-        ids = {row.id for row in self.rows}
-        ids.update(bad.id for bad in self.malformed if bad.id is not None)
-        return frozenset(ids)

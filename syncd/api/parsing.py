@@ -12,19 +12,21 @@ from pydantic import ValidationError
 
 from syncd.api.models import (
     Attachment,
-    AttachmentList,
     AttentionItem,
-    AttentionItemList,
     ConversationDetail,
-    ConversationPage,
     ConversationRow,
-    ItemList,
     MalformedRow,
     Message,
-    MessageList,
-    StatusCounts,
     describe_errors,
     parse_items,
+)
+from syncd.api.results import (
+    AttachmentList,
+    AttentionItemList,
+    ConversationPage,
+    ItemList,
+    MessageList,
+    StatusCounts,
 )
 from syncd.errors import MalformedResponse
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from syncd.api.models import utc_datetime
 from syncd.events.envelope import ChangeEvent
-from syncd.sync.rows import parse_timestamp
 
 # Conversation fields a new message moves by itself.
 MESSAGE_BUMP_FIELDS = frozenset(
@@ -60,7 +60,7 @@ class Observed:
         if self.backfill_before is None or not isinstance(created, str):
             return False
         try:
-            moment = parse_timestamp(created)
+            moment = utc_datetime(created)
         except ValueError:
             return False
         return moment is not None and moment < self.backfill_before

@@ -13,11 +13,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from syncd.api.models import utc_datetime
 from syncd.events.envelope import ChangeEvent
 from syncd.store import tables
 from syncd.sync import diff
 from syncd.sync.privacy import Privacy
-from syncd.sync.rows import mirror_row, parse_timestamp
+from syncd.sync.rows import mirror_row
 from syncd.sync.values import (
     SETTLED_ATTACHMENT_STATUSES,
     AttachmentState,
@@ -97,7 +98,7 @@ def unsettled_since(attachments: Iterable[Mapping[str, Any]]) -> datetime | None
         if str(item.get("status")) in SETTLED_ATTACHMENT_STATUSES:
             continue
         try:
-            moment = parse_timestamp(item.get("createdAt"))
+            moment = utc_datetime(item.get("createdAt"))
         except (TypeError, ValueError):
             return None  # unknown age: start from the shortest step
         if moment is None:

@@ -1,17 +1,20 @@
 """API-shaped objects (camelCase) → mirror rows (snake_case columns): pure and generic.
 
 A column is filled from the API field of the same name in camelCase (``last_message_at`` ←
-``lastMessageAt``); a field the API left out becomes NULL. Values were validated by the client's
-models before they get here, so timestamps parse.
+``lastMessageAt``: the models' own alias rule); a field the API left out becomes NULL. The objects
+are the JSON the client's models validated (or the mirror's ``raw``, which was), so a timestamp
+column's text converts by the same rule the models applied (``syncd.api.models.utc_datetime``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from pydantic.alias_generators import to_camel
+
+from syncd.api.models import utc_datetime
 from syncd.store.tables import UTCDateTime
 
 if TYPE_CHECKING:
@@ -34,30 +37,6 @@ BOOKKEEPING = frozenset(
 )
 
 
-def camel(name: str) -> str:
-    """``last_message_at`` → ``lastMessageAt``."""
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-_CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-def snake(name: str) -> str:
-    """``lastMessageAt`` → ``last_message_at``."""
-    return _CAMEL_BOUNDARY.sub("_", name).lower()
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    """An API timestamp (ISO-8601, with or without milliseconds, ``Z`` or offset) → aware UTC."""
-    if value is None:
-        return None
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 # Per table: (column, API field, is a timestamp) of every API-derived column, worked out once.
 _API_FIELDS: dict[Table, tuple[tuple[str, str, bool], ...]] = {}
 
@@ -66,7 +45,7 @@ def _api_fields(table: Table) -> tuple[tuple[str, str, bool], ...]:
     fields = _API_FIELDS.get(table)
     if fields is None:
         fields = tuple(
-            (column.name, camel(column.name), isinstance(column.type, UTCDateTime))
+            (column.name, to_camel(column.name), isinstance(column.type, UTCDateTime))
             for column in table.columns
             if column.name not in BOOKKEEPING
         )
@@ -79,7 +58,7 @@ def api_columns(table: Table, obj: Mapping[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, field, timestamp in _api_fields(table):
         value = obj.get(field)
-        values[name] = parse_timestamp(value) if timestamp else value
+        values[name] = utc_datetime(value) if timestamp else value
     return values
 
 
