@@ -12,7 +12,7 @@ from dispatch_support import append_many, state
 from sqlalchemy import Engine
 
 from syncd.config import load_settings
-from syncd.events.delivery import deliver_after_sync
+from syncd.commands.sync import deliver_after_sync
 
 
 def context(engine: Engine, **settings: Any) -> Any:
