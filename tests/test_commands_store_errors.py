@@ -3,12 +3,15 @@ traceback, and never the password of ``database.url`` (``syncd.store.failures``)
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from syncd.cli import main
+from syncd.logging import redact_registered
 
 READERS = [["status"], ["status", "--json"], ["events", "list"], ["events", "list", "--json"]]
 
@@ -79,3 +82,33 @@ def test_a_damaged_schema_is_one_line_not_a_traceback(
     assert code == 1
     line = one_line(err)
     assert line.startswith("syncd: cannot read on ") and table in line
+
+
+@pytest.mark.usefixtures("isolated_config", "engine")
+def test_a_database_error_escaping_the_store_seam_is_still_one_line(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import syncd.commands.status
+
+    def broken(*_: object) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(syncd.commands.status, "collect_status", broken)
+    monkeypatch.setenv("SYNCD_DATABASE__URL", db_url)
+    code, err = run(["status"], capsys)
+    assert code == 1
+    line = one_line(err)
+    assert line.startswith("syncd: database error on ") and line.endswith(": disk I/O error")
+
+
+@pytest.mark.usefixtures("isolated_config", "engine")
+def test_every_command_that_loads_settings_masks_their_secrets_in_logs(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = f"plain-{uuid.uuid4().hex[:8]}"  # looks like no secret: masked only once registered
+    assert token in str(redact_registered(f"a line holding {token}"))
+    monkeypatch.setenv("SYNCD_API__TOKEN", token)
+    monkeypatch.setenv("SYNCD_DATABASE__URL", db_url)
+    code, _ = run(["status"], capsys)  # `syncd status` used to skip the logging set-up
+    assert code == 0
+    assert token not in str(redact_registered(f"a line holding {token}"))

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from syncd.config import Settings, load_settings
 from syncd.errors import ConfigError
+from syncd.store.existing import database_label
 from syncd.store.opening import Schema, opened
 from syncd.sync.session import configure_for
 
@@ -42,6 +43,11 @@ class CommandContext:
         """The ``-c FILE`` given, if any."""
         path: str | None = getattr(self.args, "config", None)
         return path
+
+    @property
+    def database(self) -> str | None:
+        """The database the command uses, for people (None before the settings are loaded)."""
+        return database_label(self._settings) if self._settings is not None else None
 
     def settings(self, *, log_level: str | None = None) -> Settings:
         """The settings; logging configured by them (at ``log_level`` when given)."""

@@ -22,6 +22,7 @@ from syncd.config import CONFIG_ENV_VAR, resolve_config_path
 from syncd.errors import ConfigError, SyncdError
 from syncd.logging import configure_logging
 from syncd.sim.serve import add_serve_arguments
+from syncd.store.failures import describe
 
 Handler = Callable[[CommandContext], int]
 
@@ -200,13 +201,14 @@ def export_config_path(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``syncd`` console script (``syncd.cli:main``)."""
     args = build_parser().parse_args(argv)
+    context = CommandContext(args)
     try:
         export_config_path(args)
         # Logs go to stderr from the first line on (stdout belongs to output and stdout sinks);
         # the context configures logging again with the settings' level and secrets.
         configure_logging()
-        with CommandContext(args) as ctx:
-            return _resolve(args.handler)(ctx)
+        with context:
+            return _resolve(args.handler)(context)
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except ConfigError as exc:
@@ -214,8 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SyncdError as exc:
         return _fail(str(exc), EXIT_FAILED)
     except SQLAlchemyError as exc:  # a gap in syncd.store's translation: still one line
-        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        return _fail(f"database error: {lines[0] if lines else type(exc).__name__}", EXIT_FAILED)
+        where = f" on {context.database}" if context.database else ""
+        return _fail(f"database error{where}: {describe(exc)}", EXIT_FAILED)
     except KeyboardInterrupt:
         return 130
 

@@ -30,16 +30,20 @@ def engine_label(engine: Engine) -> str:
     return safe_database_url(engine.url.render_as_string(hide_password=False))
 
 
-def store_error(what: str, engine: Engine, exc: SQLAlchemyError) -> StoreError:
-    """``what on DATABASE: reason`` in one line, with the fix when it is obvious."""
-    # The driver's own message, without SQLAlchemy's appended SQL and background link.
+def describe(exc: SQLAlchemyError) -> str:
+    """The driver's own message in one line (without SQLAlchemy's appended SQL and background
+    link), with the fix when it is obvious."""
     lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     reason = lines[0] if lines else type(exc).__name__
-    message = f"{what} on {engine_label(engine)}: {reason}"
     for fragment, hint in _HINTS:
         if fragment in reason.lower():
-            return StoreError(f"{message} ({hint})")
-    return StoreError(message)
+            return f"{reason} ({hint})"
+    return reason
+
+
+def store_error(what: str, engine: Engine, exc: SQLAlchemyError) -> StoreError:
+    """``WHAT on DATABASE: reason`` in one line."""
+    return StoreError(f"{what} on {engine_label(engine)}: {describe(exc)}")
 
 
 @contextmanager
