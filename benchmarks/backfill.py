@@ -116,8 +116,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def child_main(args: argparse.Namespace) -> int:
     """Run what ``syncd sync`` runs against ``--base-url`` into ``--database-url``; print JSON."""
+    from syncd.commands.sync import deliver_after_sync
     from syncd.config import load_settings
-    from syncd.events.delivery import deliver_after_sync
     from syncd.sync.context import SyncContext
     from syncd.sync.mirror import Mirror
     from syncd.sync.runner import sync_once

@@ -1,4 +1,5 @@
-"""``syncd api <action>``: the oHallo actions for scripts and event hooks.
+"""The oHallo actions of ``syncd api <action>`` (the command is ``syncd.commands.api``), for
+scripts and event hooks.
 
 They use the configured API key (a hook started by a command sink gets ``SYNCD_CONFIG``, so its
 ``syncd api`` reads the same settings; the key is never passed on the command line). The API's
@@ -9,17 +10,14 @@ stderr: the HTTP status and the API's message), 2 bad usage or config.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from syncd.api import OhalloClient
 from syncd.api.http import path_segment
-from syncd.config import Settings, load_settings, secret_values
+from syncd.config import Settings
 from syncd.errors import ApiError, ConfigError
-from syncd.logging import configure_logging
 
 Action = Callable[[OhalloClient, argparse.Namespace], Awaitable[Any]]
 
@@ -87,64 +85,10 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-def add_parsers(commands: Any, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
-    """``syncd api ACTION ...`` under ``commands`` (an argparse subparsers object)."""
-    api = commands.add_parser(
-        "api",
-        help="oHallo actions (reply, resolve, ...) with the configured key, for scripts and hooks",
-        description=(
-            "Performs one oHallo action with the configured API key and prints the API's JSON "
-            "answer. Exit 0 done, 1 refused or failed by the API, 2 bad usage or config."
-        ),
-    )
-    actions = api.add_subparsers(dest="api_action", metavar="ACTION", required=True)
-
-    def action(name: str, help_text: str, *, conversation: bool = True) -> Any:
-        parser = actions.add_parser(name, help=help_text, description=help_text)
-        add_config(parser)
-        if conversation:
-            parser.add_argument("id", metavar="ID", help="the conversation id")
-        parser.set_defaults(handler="syncd.actions:api_command")
-        return parser
-
-    reply = action("reply", "send a reply over the conversation's channel (after take-over)")
-    reply.add_argument("--content", required=True, metavar="TEXT", help="the text; - reads stdin")
-    resolve = action("resolve", "mark the conversation resolved")
-    resolve.add_argument("--outcome", metavar="TEXT", help="what the resolution was")
-    action("take-over", "pause the AI: a person owns the conversation")
-    action("release", "hand a taken-over conversation back to the AI")
-    assign = action("assign", "put the conversation in a user's queue")
-    assign.add_argument("--user", required=True, metavar="USER_ID", help="the user's id")
-    action("unassign", "return the conversation to the shared queue")
-    action("approve", "approve the guardrail-gated tool call; the AI resumes")
-    compose = action("compose", "start an outbound conversation", conversation=False)
-    compose.add_argument("--workspace", required=True, metavar="W", help="workspace id")
-    compose.add_argument("--channel", required=True, metavar="C", help="channel id")
-    contact = compose.add_mutually_exclusive_group(required=True)
-    contact.add_argument("--contact-email", metavar="E")
-    contact.add_argument("--contact-id", metavar="I")
-    contact.add_argument("--contact-phone", metavar="P")
-    compose.add_argument("--contact-name", metavar="N")
-    compose.add_argument("--subject", metavar="S", help="the subject (e-mail channels)")
-    compose.add_argument("--content", required=True, metavar="TEXT", help="the text; - reads stdin")
-    item = action("resolve-attention-item", "resolve an attention item", conversation=False)
-    item.add_argument("id", metavar="ID", help="the attention item id")
-    item.add_argument("--reason", metavar="TEXT", help="why it is resolved")
-
-
-def api_command(args: argparse.Namespace) -> int:
-    """Entry point of ``syncd api ACTION``."""
-    settings = load_settings(args.config)
-    # Errors only: a hook's stderr ends up in syncd's own log; the one line below says it all.
-    configure_logging("error", settings.logging.format, secret_values(settings))
-    settings.api.require_token()
-    answer = asyncio.run(_perform(settings, ACTIONS[args.api_action], args))
-    if answer is not None:
-        print(json.dumps(answer, ensure_ascii=False))
-    return 0
-
-
-async def _perform(settings: Settings, action: Action, args: argparse.Namespace) -> Any:
+async def perform(settings: Settings, args: argparse.Namespace) -> Any:
+    """Perform the action ``args.api_action`` names; the API's JSON answer (an ApiError naming
+    the action, the status and the API's message when it refuses or fails)."""
+    action = ACTIONS[args.api_action]
     async with OhalloClient.from_settings(
         settings.api.model_copy(
             update={"max_attempts": min(settings.api.max_attempts, MAX_ATTEMPTS)}

@@ -3,33 +3,27 @@
 ``--check`` adds a verdict (exit 0 healthy, 1 not): a stream is failing (its last pass failed)
 or stale (no success for 3 of its intervals, ``syncd.freshness``), or a sink is failing, stuck,
 disabled or holds dead letters. It only reads: a missing database is an error (exit 2), never
-created or migrated (``syncd.store.existing``).
+created or migrated (``syncd.store.existing``). The command is ``syncd.commands.status``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from syncd.clock import Clock, utc_now
-from syncd.config import Settings, load_settings
+from syncd.config import Settings
 from syncd.events.sink_status import sink_status
 from syncd.freshness import stale_after
 from syncd.store import tables
-from syncd.store.engine import DEFERRED
-from syncd.store.existing import database_label, open_existing
+from syncd.store.existing import database_label
+from syncd.store.opening import read
 from syncd.sync.freshness import head_reads, workspace_freshness
 from syncd.sync.mirror import Mirror
 from syncd.sync.state import BACKFILL
-
-EXIT_OK = 0
-EXIT_UNHEALTHY = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,31 +92,28 @@ def privacy_status(conn: Connection) -> dict[str, Any]:
     return {"suppressed": Mirror(conn).suppression_size(), "purged_total": purged}
 
 
-def collect_status(settings: Settings, clock: Clock = utc_now) -> dict[str, Any]:
-    """Everything ``syncd status`` shows, as plain data (the database must exist)."""
-    engine = open_existing(settings)
-    try:
-        with engine.execution_options(**DEFERRED).connect() as conn, conn.begin():
-            c = tables.conversations
-            retries = conn.scalar(select(func.count()).where(c.c.detail_error.is_not(None)))
-            now = clock()
-            status = {
-                "database": database_label(settings),
-                "streams": stream_status(conn, now),
-                "freshness": {
-                    "workspaces": [
-                        item.as_json() for item in workspace_freshness(conn, settings, now)
-                    ],
-                    "head_reads": [head.as_json() for head in head_reads(conn)],
-                    "refresh_interval_s": settings.sync.refresh_interval_s,
-                },
-                "detail_retries_pending": int(retries or 0),
-                "outbox": outbox_summary(conn),
-                "sinks": sink_status(conn, settings),
-                "privacy": privacy_status(conn),
-            }
-    finally:
-        engine.dispose()
+def collect_status(engine: Engine, settings: Settings, clock: Clock = utc_now) -> dict[str, Any]:
+    """Everything ``syncd status`` shows, as plain data, read in one transaction."""
+
+    def gather(conn: Connection) -> dict[str, Any]:
+        c = tables.conversations
+        retries = conn.scalar(select(func.count()).where(c.c.detail_error.is_not(None)))
+        now = clock()
+        return {
+            "database": database_label(settings),
+            "streams": stream_status(conn, now),
+            "freshness": {
+                "workspaces": [item.as_json() for item in workspace_freshness(conn, settings, now)],
+                "head_reads": [head.as_json() for head in head_reads(conn)],
+                "refresh_interval_s": settings.sync.refresh_interval_s,
+            },
+            "detail_retries_pending": int(retries or 0),
+            "outbox": outbox_summary(conn),
+            "sinks": sink_status(conn, settings),
+            "privacy": privacy_status(conn),
+        }
+
+    status = read(engine, gather)
     status["problems"] = health_problems(settings, status)
     return status
 
@@ -243,19 +234,3 @@ def render_verdict(problems: list[str]) -> str:
         return "check: OK"
     lines = [f"check: UNHEALTHY ({len(problems)} problem(s))"]
     return "\n".join(lines + [f"  {problem}" for problem in problems])
-
-
-def status_command(args: argparse.Namespace) -> int:
-    """Entry point of ``syncd status [--json] [--check]``."""
-    settings = load_settings(args.config)
-    status = collect_status(settings)
-    if args.json:
-        json.dump(status, sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
-    else:
-        print(render_text(status))
-    if not getattr(args, "check", False):
-        return EXIT_OK
-    if not args.json:
-        print(render_verdict(status["problems"]))
-    return EXIT_UNHEALTHY if status["problems"] else EXIT_OK

@@ -11,8 +11,8 @@ import pytest
 from dispatch_support import append_many, state
 from sqlalchemy import Engine
 
+from syncd.commands.sync import deliver_after_sync
 from syncd.config import load_settings
-from syncd.events.delivery import deliver_after_sync
 
 
 def context(engine: Engine, **settings: Any) -> Any:

@@ -27,8 +27,8 @@ from sync_support import (
 )
 
 from syncd.clock import utc_now
+from syncd.commands.sync import deliver_after_sync
 from syncd.config import Settings, load_settings
-from syncd.events.delivery import deliver_after_sync
 from syncd.sim import SimServer
 from syncd.store import tables
 from syncd.sync.mirror import take_write_lock

@@ -1,4 +1,5 @@
-"""``syncd config check``: validate the configuration and print it with every secret masked.
+"""What ``syncd config check`` finds (the command, ``syncd.commands.config``, prints it): the
+configuration rendered with every secret masked, warnings and usability problems.
 
 Exit 0: valid and usable. Exit 2: invalid, or valid but syncd could not run with
 it: no API key, a command sink whose program does not exist, a file sink whose directory cannot
@@ -8,14 +9,11 @@ authenticated request (exit 1 when the API refuses it or cannot be reached).
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import os
 import re
 import shutil
 import stat
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,43 +22,13 @@ from syncd.config import (
     CommandSinkSettings,
     FileSinkSettings,
     Settings,
-    load_settings,
     redacted_dump,
-    resolve_config_path,
-    secret_values,
 )
-from syncd.config.sources import setting_env_vars
-from syncd.errors import SyncdError
 from syncd.events.envelope import EVENT_TYPES
 from syncd.events.rules import matches_any_event_type
-from syncd.logging import configure_logging
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _KEY_PREFIXES = ("sf_live_v1_", "sf_test_v1_")
-
-
-EXIT_OK = 0
-EXIT_REFUSED = 1
-EXIT_UNUSABLE = 2
-
-
-def check_command(args: argparse.Namespace) -> int:
-    """Load the settings (a ConfigError exits 2 in the CLI), print them redacted, then say
-    what would stop syncd from running with them."""
-    path = resolve_config_path(getattr(args, "config", None))
-    settings = load_settings(getattr(args, "config", None))
-    text = render_report(settings, path, sorted(setting_env_vars(Settings)))
-    _print(text)
-    for warning in config_warnings(settings, path):
-        print(f"syncd: warning: {warning}", file=sys.stderr)
-    problems = usability_problems(settings)
-    for problem in problems:
-        print(f"syncd: error: {problem}", file=sys.stderr)
-    if problems:
-        return EXIT_UNUSABLE
-    if getattr(args, "online", False):
-        return online_check(settings)
-    return EXIT_OK
 
 
 def usability_problems(settings: Settings) -> list[str]:
@@ -112,23 +80,9 @@ def _unwritable_directory(path: Path) -> Path | None:
     return None
 
 
-def online_check(settings: Settings) -> int:
-    """One authenticated request; exit 1 (one line) when the API refuses it or is unreachable."""
-    # The one line below says what went wrong; the client's own warning would repeat it.
-    configure_logging("error", settings.logging.format, secret_values(settings))
-    try:
-        asyncio.run(_one_request(settings))
-    except SyncdError as exc:
-        print(f"syncd: online check failed: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
-    print(
-        f"# online: {settings.api.base_url} accepted the key (GET /api/conversations)",
-        file=sys.stderr,
-    )
-    return EXIT_OK
-
-
-async def _one_request(settings: Settings) -> None:
+async def check_online(settings: Settings) -> None:
+    """One authenticated request (no retry); an ApiError when the API refuses it or cannot be
+    reached."""
     from syncd.api import OhalloClient
 
     api = settings.api.model_copy(update={"max_attempts": 1})
@@ -220,14 +174,3 @@ def _readable_by_others(path: Path) -> bool:
     except OSError:
         return False
     return bool(mode & (stat.S_IRGRP | stat.S_IROTH))
-
-
-def _print(text: str) -> None:
-    """Plain text unless stdout is a terminal, then TOML syntax highlighting."""
-    if not sys.stdout.isatty():
-        sys.stdout.write(text)
-        return
-    from rich.console import Console
-    from rich.syntax import Syntax
-
-    Console().print(Syntax(text.rstrip("\n"), "toml", background_color="default"))

@@ -1,4 +1,5 @@
-"""``syncd demo``: the simulator, the daemon, SQLite and a readable stdout sink in one process.
+"""What ``syncd demo`` runs: the simulator, the daemon, SQLite and a readable stdout sink in one
+process (the command, its banner and summary tables are ``syncd.commands.demo``).
 
 No configuration is read: everything the demo needs is set here. Live (non-backfill) events
 print one line each; Ctrl-C (or ``--duration``) prints a summary: rows per table, events per
@@ -14,16 +15,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from syncd.config import Settings
 from syncd.daemon.main import Daemon
-from syncd.logging import configure_logging
-from syncd.sim import EXAMPLE_TOKEN, SimConfig, SimServer, Simulator
+from syncd.sim import EXAMPLE_TOKEN, SimConfig, Simulator
 from syncd.store import tables
-from syncd.store.engine import create_engine_for
+from syncd.store.opening import read
 
 DEMO_ACTIVITY_PER_S = 1.5
 
@@ -47,80 +45,52 @@ def demo_settings(base_url: str, database: Path) -> Settings:
     )
 
 
-def _remove_old(database: Path) -> None:
+def remove_old(database: Path) -> None:
+    """Delete a previous demo's database (and its WAL, shared-memory and lock files)."""
     for suffix in ("", "-wal", "-shm", ".lock"):
         with contextlib.suppress(FileNotFoundError):
             Path(f"{database}{suffix}").unlink()
 
 
-def summary(database: Path, requests: Counter[str]) -> dict[str, Any]:
+def summary(engine: Engine, requests: Counter[str]) -> dict[str, Any]:
     """Rows per mirror table, events per type, requests per API route."""
-    engine = create_engine_for(f"sqlite:///{database}")
-    try:
-        with engine.connect() as conn:
-            rows = {
-                table.name: int(conn.scalar(select(func.count()).select_from(table)) or 0)
-                for table in tables.MIRROR_TABLES
-            }
-            e = tables.events
-            by_type = {
-                str(kind): int(count)
-                for kind, count in conn.execute(
-                    select(e.c.type, func.count()).group_by(e.c.type).order_by(e.c.type)
-                )
-            }
-    finally:
-        engine.dispose()
-    return {"rows": rows, "events": by_type, "requests": dict(sorted(requests.items()))}
+
+    def gather(conn: Connection) -> dict[str, Any]:
+        rows = {
+            table.name: int(conn.scalar(select(func.count()).select_from(table)) or 0)
+            for table in tables.MIRROR_TABLES
+        }
+        e = tables.events
+        by_type = {
+            str(kind): int(count)
+            for kind, count in conn.execute(
+                select(e.c.type, func.count()).group_by(e.c.type).order_by(e.c.type)
+            )
+        }
+        return {"rows": rows, "events": by_type, "requests": dict(sorted(requests.items()))}
+
+    return read(engine, gather)
 
 
-def print_summary(data: dict[str, Any], console: Console) -> None:
-    """The summary as three small tables."""
-    for title, key, label in (
-        ("Rows mirrored", "rows", "table"),
-        ("Events stored", "events", "type"),
-        ("API requests", "requests", "route"),
-    ):
-        table = Table(title=title)
-        table.add_column(label)
-        table.add_column("count", justify="right")
-        for name, count in data[key].items():
-            table.add_row(name, str(count))
-        console.print(table)
-
-
-async def run_demo(args: argparse.Namespace, database: Path) -> int:
-    """Simulator in a thread, daemon in this loop, until Ctrl-C or the duration."""
-    console = Console(stderr=True)
-    sim = Simulator(
+def demo_simulator(args: argparse.Namespace) -> Simulator:
+    """The simulator the demo serves."""
+    return Simulator(
         SimConfig(
             seed=args.seed,
             conversations=args.conversations,
             activity_per_s=DEMO_ACTIVITY_PER_S,
         )
     )
-    with SimServer(sim) as server:
-        console.print(
-            f"[bold]syncd demo[/]: simulator at {server.base_url}, mirror in {database}; "
-            "live events below (Ctrl-C to stop)"
-        )
-        daemon = Daemon(demo_settings(server.base_url, database))
-        stopper = None
-        if args.duration is not None:
-            stopper = asyncio.get_running_loop().call_later(args.duration, daemon.signals.stop.set)
-        try:
-            code = await daemon.run()
-        finally:
-            if stopper is not None:
-                stopper.cancel()
-        requests = Counter(server.request_counts)
-    print_summary(summary(database, requests), console)
-    return code
 
 
-def demo_command(args: argparse.Namespace) -> int:
-    """Entry point of ``syncd demo``."""
-    configure_logging("error")
-    database = Path(args.database).resolve()
-    _remove_old(database)
-    return asyncio.run(run_demo(args, database))
+async def run_daemon(settings: Settings, duration: float | None) -> int:
+    """The daemon in this loop until Ctrl-C or ``duration`` seconds; its exit code."""
+    daemon = Daemon(settings)
+    stopper = None
+    if duration is not None:
+        stopper = asyncio.get_running_loop().call_later(duration, daemon.signals.stop.set)
+    try:
+        return await daemon.run()
+    finally:
+        if stopper is not None:
+            stopper.cancel()

@@ -1,4 +1,5 @@
-"""``syncd run``: the daemon's process — signals, reloads, health server, systemd notify.
+"""The daemon's process — signals, reloads, health server, systemd notify (``syncd run``, whose
+command is ``syncd.commands.run``).
 
 SIGTERM/SIGINT stop scheduling, let running passes finish (their transaction commits or rolls
 back), flush the sinks and exit 0 within ``daemon.shutdown_timeout_s``. SIGHUP re-reads the
@@ -9,7 +10,6 @@ restart); when it is not, the error is logged and the daemon carries on unchange
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import signal
 from collections.abc import Callable
@@ -180,11 +180,3 @@ class Daemon:
             except Exception as exc:  # /metrics must answer even when the database does not
                 log.warning("sink_metrics_failed", error=str(exc).splitlines()[0])
         return self.metrics.exposition()
-
-
-def run_command(args: argparse.Namespace) -> int:
-    """Entry point of ``syncd run``."""
-    settings = load_settings(args.config)
-    configure_for(settings)
-    settings.api.require_token()
-    return asyncio.run(Daemon(settings, config_path=args.config).run())

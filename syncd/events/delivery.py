@@ -1,25 +1,26 @@
-"""Building a dispatcher from the settings, and the delivery step at the end of ``syncd sync``."""
+"""Building a dispatcher from the settings; the delivery step at the end of ``syncd sync`` and
+after ``syncd events replay``. Results are returned as data: the commands print them."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-import sys
-from typing import Protocol, TextIO
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncd.clock import Clock, utc_now
-from syncd.config import Settings, StdoutSinkSettings
+from syncd.config import Settings
 from syncd.errors import SyncdError
 from syncd.events.dispatcher import DeliveryHook, Dispatcher
 from syncd.events.report import SinkReport
 from syncd.events.rules import SinkRule
 from syncd.events.sink_status import describe_delivery, sink_status
 from syncd.events.sinks import Sink, build_sink
-from syncd.store.engine import DEFERRED
+from syncd.store.opening import read
 
 log = structlog.get_logger(__name__)
 
@@ -74,43 +75,63 @@ def build_dispatcher(
     return dispatcher, broken
 
 
-def report_stream(settings: Settings) -> TextIO:
-    """Where ``syncd sync`` prints its summary: stderr when a stdout sink owns stdout."""
-    owns_stdout = any(isinstance(sink, StdoutSinkSettings) for sink in settings.sinks)
-    return sys.stderr if owns_stdout else sys.stdout
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """What a delivery step did: a report per sink, and one summary line per sink."""
+
+    reports: dict[str, SinkReport] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
 
 
-async def deliver_after_sync(ctx: DeliveryContext) -> dict[str, SinkReport]:
+def delivery_line(name: str, text: str) -> str:
+    """A sink's summary line: ``delivery       NAME: TEXT``."""
+    return f"{LABEL:<14} {name}: {text}"
+
+
+async def deliver_pending(ctx: DeliveryContext) -> DeliveryOutcome:
     """Deliver pending events to every sink, retrying for at most ``events.drain_timeout_s``.
 
-    Prints one line per sink; never raises for a delivery problem (the exit code of
-    ``syncd sync`` reflects the sync only).
+    Never raises for a delivery problem (the exit code of ``syncd sync`` reflects the sync
+    only): a failure of the whole step is one summary line.
     """
     settings = ctx.settings
     if not settings.sinks:
-        return {}
+        return DeliveryOutcome()
     reports: dict[str, SinkReport] = {}
-    out = report_stream(settings)
     dispatcher, broken = build_dispatcher(ctx.engine, settings, clock=ctx.clock)
     try:
         async with dispatcher:
             reports = await dispatcher.drain(settings.events.drain_timeout_s)
             await dispatcher.prune()
-        statuses = await asyncio.to_thread(_read_status, ctx.engine, settings)
+        statuses = await asyncio.to_thread(read_sink_status, ctx.engine, settings)
     except (SQLAlchemyError, SyncdError) as exc:
         log.error("delivery_failed", error=str(exc))
-        print(f"{LABEL:<14} FAILED: {exc}", file=out)
-        return reports
+        return DeliveryOutcome(reports, [f"{LABEL:<14} FAILED: {exc}"])
+    lines = []
     for status in statuses:
-        name = status["name"]
+        name = str(status["name"])
         if name in broken:
-            print(f"{LABEL:<14} {name}: not built: {broken[name]}", file=out)
+            lines.append(delivery_line(name, f"not built: {broken[name]}"))
             continue
         delivered = reports[name].delivered if name in reports else 0
-        print(f"{LABEL:<14} {name}: {describe_delivery(delivered, status)}", file=out)
-    return reports
+        lines.append(delivery_line(name, describe_delivery(delivered, status)))
+    return DeliveryOutcome(reports, lines)
 
 
-def _read_status(engine: Engine, settings: Settings) -> list[dict[str, object]]:
-    with engine.execution_options(**DEFERRED).connect() as conn, conn.begin():
-        return sink_status(conn, settings)
+async def deliver_to(engine: Engine, settings: Settings, name: str) -> str:
+    """Deliver sink ``name``'s pending events (for at most ``events.drain_timeout_s``); its
+    summary line. A StoreError when the database fails, a SyncdError when the sink cannot be
+    built."""
+    dispatcher, broken = build_dispatcher(engine, settings, only=name)
+    if broken:
+        raise SyncdError(f"sink {name} cannot be built: {broken[name]}")
+    async with dispatcher:
+        reports = await dispatcher.drain(settings.events.drain_timeout_s)
+    statuses = await asyncio.to_thread(read_sink_status, engine, settings)
+    found = next(status for status in statuses if status["name"] == name)
+    return delivery_line(name, describe_delivery(reports[name].delivered, found))
+
+
+def read_sink_status(engine: Engine, settings: Settings) -> list[dict[str, object]]:
+    """Every configured sink's delivery state, read in one transaction."""
+    return read(engine, lambda conn: sink_status(conn, settings))

@@ -7,7 +7,6 @@ second finds nothing left to do); on SQLite ``BEGIN IMMEDIATE`` serialises them 
 
 from __future__ import annotations
 
-import argparse
 import importlib.resources
 from pathlib import Path
 from typing import Final
@@ -21,9 +20,10 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from syncd.config import Settings, load_settings, safe_database_url
+from syncd.config import Settings
 from syncd.errors import StoreError
-from syncd.store.engine import DEFERRED, create_engine_for, missing_sqlite_file
+from syncd.store.engine import DEFERRED, create_engine_for
+from syncd.store.failures import engine_label, store_error
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +61,7 @@ def current_revision(engine: Engine) -> str | None:
             with connection.begin():
                 return MigrationContext.configure(connection).get_current_revision()
     except SQLAlchemyError as exc:
-        raise _store_error("cannot read the schema revision", engine, exc) from exc
+        raise store_error("cannot read the schema revision", engine, exc) from exc
 
 
 def upgrade(engine: Engine, revision: str = "head") -> str:
@@ -78,13 +78,13 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
             command.upgrade(config, revision)
             after = MigrationContext.configure(connection).get_current_revision()
     except SQLAlchemyError as exc:
-        raise _store_error("migration failed", engine, exc) from exc
+        raise store_error("migration failed", engine, exc) from exc
     except CommandError as exc:  # e.g. the database is at a revision this syncd does not know
         raise StoreError(
-            f"cannot migrate {_safe(engine)}: {exc} (was it migrated by a newer syncd?)"
+            f"cannot migrate {engine_label(engine)}: {exc} (was it migrated by a newer syncd?)"
         ) from exc
     if after is None:
-        raise StoreError(f"migration to {revision} left {_safe(engine)} without a revision")
+        raise StoreError(f"migration to {revision} left {engine_label(engine)} without a revision")
     if after != before:
         log.info("schema_upgraded", from_revision=before, to_revision=after)
     return after
@@ -105,12 +105,12 @@ def ensure_schema(settings: Settings, engine: Engine | None = None) -> str:
             current, revision = current_revision(engine), head_revision()
             if current != revision:
                 raise StoreError(
-                    f"database {_safe(engine)} is at revision {current or 'none'}, this syncd "
-                    f"needs {revision}: run `syncd db upgrade` (or set "
+                    f"database {engine_label(engine)} is at revision {current or 'none'}, this "
+                    f"syncd needs {revision}: run `syncd db upgrade` (or set "
                     "database.auto_migrate = true)"
                 )
         _register_sinks(settings, engine)
-        log.info("database_ready", database=_safe(engine), revision=revision)
+        log.info("database_ready", database=engine_label(engine), revision=revision)
         return revision
     finally:
         if own_engine:
@@ -131,66 +131,10 @@ def _register_sinks(settings: Settings, engine: Engine) -> None:
         with engine.begin() as conn:
             ensure_states(conn, [sink.name for sink in settings.sinks], at_latest=latest)
     except SQLAlchemyError as exc:
-        raise _store_error("cannot register the sinks", engine, exc) from exc
+        raise store_error("cannot register the sinks", engine, exc) from exc
 
 
-def upgrade_command(args: argparse.Namespace) -> int:
-    """``syncd db upgrade``: migrate to head and print the revision reached."""
-    settings = load_settings(args.config)
-    engine = create_engine_for(settings.database.url.get_secret_value())
-    try:
-        before = current_revision(engine)
-        after = upgrade(engine)
-    finally:
-        engine.dispose()
-    if before == after:
-        print(f"{_safe(engine)}: already at revision {after} (head)")
-    else:
-        print(f"{_safe(engine)}: upgraded from {before or 'an empty database'} to {after} (head)")
-    return 0
-
-
-def current_command(args: argparse.Namespace) -> int:
-    """``syncd db current``: print the revision and whether it is head (exit 1 when not)."""
-    settings = load_settings(args.config)
-    head = head_revision()
-    missing = missing_sqlite_file(settings.database.url.get_secret_value())
-    if missing is not None:  # reading never creates the file (syncd.store.existing)
-        print(
-            f"sqlite:///{missing}: no schema yet: the file does not exist (database.url; a "
-            f"relative path in a config file resolves against its directory); head is {head}, "
-            "`syncd db upgrade` creates it"
-        )
-        return 1
-    engine = create_engine_for(settings.database.url.get_secret_value())
-    try:
-        current = current_revision(engine)
-    finally:
-        engine.dispose()
-    if current == head:
-        print(f"{_safe(engine)}: revision {current} (head)")
-        return 0
-    if current is None:
-        print(f"{_safe(engine)}: no schema yet (head is {head}); run `syncd db upgrade`")
-    elif current in _known_revisions():
-        print(f"{_safe(engine)}: revision {current}, behind head {head}; run `syncd db upgrade`")
-    else:
-        print(
-            f"{_safe(engine)}: revision {current}, unknown to this syncd (newer?); head is {head}"
-        )
-    return 1
-
-
-def _known_revisions() -> set[str]:
+def known_revisions() -> set[str]:
+    """Every revision this version of syncd knows."""
     scripts = ScriptDirectory.from_config(alembic_config())
     return {script.revision for script in scripts.walk_revisions()}
-
-
-def _safe(engine: Engine) -> str:
-    return safe_database_url(engine.url.render_as_string(hide_password=False))
-
-
-def _store_error(what: str, engine: Engine, exc: SQLAlchemyError) -> StoreError:
-    # The driver's own message, without SQLAlchemy's appended SQL and background link.
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-    return StoreError(f"{what} on {_safe(engine)}: {reason}")

@@ -9,15 +9,15 @@ from typing import Any
 from syncd.api import OhalloClient
 from syncd.config import Settings, secret_values
 from syncd.logging import configure_logging
-from syncd.store.engine import create_engine_for
-from syncd.store.migrate import ensure_schema
+from syncd.store.opening import opened
 from syncd.sync.context import SyncContext
 
 
-def configure_for(settings: Settings) -> None:
-    """Logging as the settings say, with every configured secret masked."""
+def configure_for(settings: Settings, level: str | None = None) -> None:
+    """Logging as the settings say (at ``level`` when given), with every configured secret
+    masked."""
     configure_logging(
-        settings.logging.level, settings.logging.format, secrets=secret_values(settings)
+        level or settings.logging.level, settings.logging.format, secrets=secret_values(settings)
     )
 
 
@@ -27,10 +27,6 @@ async def open_sync(
 ) -> AsyncIterator[SyncContext]:
     """Engine (migrated when ``database.auto_migrate``), API client, and the SyncContext."""
     settings.api.require_token()
-    engine = create_engine_for(settings.database.url.get_secret_value())
-    try:
-        ensure_schema(settings, engine)
+    with opened(settings) as engine:
         async with OhalloClient.from_settings(settings.api, **(client_options or {})) as client:
             yield SyncContext(settings=settings, engine=engine, client=client, **context)
-    finally:
-        engine.dispose()

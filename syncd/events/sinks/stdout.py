@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal, TextIO
 
-from rich.console import Console
+from rich.console import COLOR_SYSTEMS, Console
+from rich.segment import Segment
 from rich.text import Text
 
 from syncd.config import StdoutSinkSettings
@@ -63,7 +64,7 @@ class StdoutSink(Sink):
         stream = self._stream or sys.stdout
         try:
             if self.format == "pretty":
-                await asyncio.to_thread(_print_pretty, stream, batch)
+                await asyncio.to_thread(_write_pretty, stream, batch)
             else:
                 data = "".join(event.payload + "\n" for event in batch)
                 await asyncio.to_thread(_write_exact, stream, data)
@@ -83,14 +84,29 @@ def _write_exact(stream: TextIO, data: str) -> None:
     buffer.flush()
 
 
-def _print_pretty(stream: TextIO, batch: Sequence[OutboxEvent]) -> None:
+def _write_pretty(stream: TextIO, batch: Sequence[OutboxEvent]) -> None:
+    """One readable line per event: ANSI-styled on a terminal, plain text elsewhere."""
     if stream.isatty():
-        console = Console(file=stream, highlight=False, soft_wrap=True)
-        for event in batch:
-            console.print(describe_event(event))
+        stream.write(_styled(Console(file=stream, highlight=False, soft_wrap=True), batch))
     else:
         stream.write("".join(describe_event(event).plain + "\n" for event in batch))
     stream.flush()
+
+
+def _styled(console: Console, batch: Sequence[OutboxEvent]) -> str:
+    """The lines as rich renders them for ``console``'s terminal: never wrapped nor cropped
+    (soft wrap), each span's style as ANSI codes (colours dropped under ``NO_COLOR``), the text
+    itself never read as markup."""
+    options = console.options.update(no_wrap=True, overflow="ignore")
+    color_system = COLOR_SYSTEMS.get(console.color_system or "")
+    parts: list[str] = []
+    for event in batch:
+        segments: Iterable[Segment] = console.render(describe_event(event), options)
+        if console.no_color:
+            segments = Segment.remove_color(segments)
+        for text, style, _control in segments:
+            parts.append(style.render(text, color_system=color_system) if style else text)
+    return "".join(parts)
 
 
 def describe_event(event: OutboxEvent) -> Text:
