@@ -30,6 +30,7 @@ def _packages_in_the_tree() -> set[str]:
 
 def test_pyproject_lists_every_package_of_the_tree() -> None:
     setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    # A new package must be added to the list, or `pip install .` would leave it out.
     assert set(setup["packages"]) == _packages_in_the_tree()
     assert setup["package-dir"] == {"syncd.migrations": "migrations"}
     assert not (ROOT / "syncd" / "migrations").exists()
