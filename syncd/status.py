@@ -8,54 +8,30 @@ created or migrated (``syncd.store.existing``). The command is ``syncd.commands.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine
 
 from syncd.clock import Clock, utc_now
 from syncd.config import Settings
+from syncd.events.outbox import outbox_summary
 from syncd.events.sink_status import sink_status
 from syncd.freshness import stale_after
-from syncd.store import tables
 from syncd.store.existing import database_label
 from syncd.store.opening import read
 from syncd.sync.freshness import head_reads, workspace_freshness
 from syncd.sync.mirror import Mirror
-from syncd.sync.state import BACKFILL
-
-
-@dataclass(frozen=True, slots=True)
-class StreamRecord:
-    """The freshness facts of one ``sync_state`` row."""
-
-    workspace: str
-    stream: str
-    last_success_at: datetime | None
-    consecutive_failures: int
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def stream_records(conn: Connection) -> list[StreamRecord]:
-    """Last success and failures of every (scope, stream) in ``sync_state``."""
-    s = tables.sync_state
-    query = select(s.c.workspace_id, s.c.stream, s.c.last_success_at, s.c.consecutive_failures)
-    return [
-        StreamRecord(row[0], row[1], row[2], int(row[3] or 0))
-        for row in conn.execute(query.order_by(s.c.workspace_id, s.c.stream))
-    ]
-
-
 def stream_status(conn: Connection, now: datetime) -> list[dict[str, Any]]:
     """One entry per (scope, stream) of ``sync_state``."""
-    s = tables.sync_state
     entries = []
-    query = select(s).where(s.c.stream != BACKFILL).order_by(s.c.workspace_id, s.c.stream)
-    for row in conn.execute(query).mappings():
+    for row in Mirror(conn).stream_rows():
         last = row["last_success_at"]
         entries.append(
             {
@@ -75,29 +51,16 @@ def stream_status(conn: Connection, now: datetime) -> list[dict[str, Any]]:
     return entries
 
 
-def outbox_summary(conn: Connection) -> dict[str, Any]:
-    """Events stored in the outbox."""
-    e = tables.events
-    count, newest = conn.execute(select(func.count(), func.max(e.c.seq))).one()
-    return {"events": int(count), "last_seq": int(newest or 0)}
-
-
 def privacy_status(conn: Connection) -> dict[str, Any]:
     """The suppression list's size and what the purge stream removed so far (all scopes)."""
-    s = tables.sync_state
-    purged: dict[str, int] = {}
-    for state in conn.scalars(select(s.c.state).where(s.c.stream == "purge")):
-        for table, count in ((state or {}).get("purged_total") or {}).items():
-            purged[table] = purged.get(table, 0) + int(count)
-    return {"suppressed": Mirror(conn).suppression_size(), "purged_total": purged}
+    mirror = Mirror(conn)
+    return {"suppressed": mirror.suppression_size(), "purged_total": mirror.purged_totals()}
 
 
 def collect_status(engine: Engine, settings: Settings, clock: Clock = utc_now) -> dict[str, Any]:
     """Everything ``syncd status`` shows, as plain data, read in one transaction."""
 
     def gather(conn: Connection) -> dict[str, Any]:
-        c = tables.conversations
-        retries = conn.scalar(select(func.count()).where(c.c.detail_error.is_not(None)))
         now = clock()
         return {
             "database": database_label(settings),
@@ -107,7 +70,7 @@ def collect_status(engine: Engine, settings: Settings, clock: Clock = utc_now) -
                 "head_reads": [head.as_json() for head in head_reads(conn)],
                 "refresh_interval_s": settings.sync.refresh_interval_s,
             },
-            "detail_retries_pending": int(retries or 0),
+            "detail_retries_pending": Mirror(conn).detail_retries_pending(),
             "outbox": outbox_summary(conn),
             "sinks": sink_status(conn, settings),
             "privacy": privacy_status(conn),

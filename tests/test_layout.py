@@ -112,3 +112,27 @@ def test_only_the_command_layer_and_the_simulators_cli_print() -> None:
                 if name == "print":
                     bad.append(f"{shown}:{node.lineno}")
     assert not bad, bad
+
+
+SQL_BUILDERS = frozenset(
+    {"select", "insert", "update", "delete", "text", "func", "and_", "or_", "case", "literal"}
+)
+SQL_HOMES = ("syncd/store/", "syncd/events/", "syncd/sync/mirror/", "migrations/")
+"""Where SQL is written: the store, the events' outbox and ledger, the engine's mirror module."""
+SQL_EXCEPTIONS = {
+    "syncd/daemon/leases.py": "PostgreSQL advisory locks for the leases",
+    "syncd/daemon/service.py": "the readiness probe's SELECT 1",
+}
+
+
+def test_sql_is_written_only_in_its_homes() -> None:
+    bad = []
+    for _, shown, path in _sources():
+        if shown.startswith(SQL_HOMES) or shown in SQL_EXCEPTIONS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+                used = sorted({alias.name for alias in node.names} & SQL_BUILDERS)
+                if used or "dialects" in (node.module or ""):
+                    bad.append(f"{shown} imports {used or node.module}")
+    assert not bad, bad

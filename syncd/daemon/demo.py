@@ -15,13 +15,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine
 
 from syncd.config import Settings
 from syncd.daemon.main import Daemon
+from syncd.events.outbox import event_type_counts
 from syncd.sim import EXAMPLE_TOKEN, SimConfig, Simulator
-from syncd.store import tables
 from syncd.store.opening import read
+from syncd.sync.mirror import Mirror
 
 DEMO_ACTIVITY_PER_S = 1.5
 
@@ -56,18 +57,11 @@ def summary(engine: Engine, requests: Counter[str]) -> dict[str, Any]:
     """Rows per mirror table, events per type, requests per API route."""
 
     def gather(conn: Connection) -> dict[str, Any]:
-        rows = {
-            table.name: int(conn.scalar(select(func.count()).select_from(table)) or 0)
-            for table in tables.MIRROR_TABLES
+        return {
+            "rows": Mirror(conn).table_sizes(),
+            "events": event_type_counts(conn),
+            "requests": dict(sorted(requests.items())),
         }
-        e = tables.events
-        by_type = {
-            str(kind): int(count)
-            for kind, count in conn.execute(
-                select(e.c.type, func.count()).group_by(e.c.type).order_by(e.c.type)
-            )
-        }
-        return {"rows": rows, "events": by_type, "requests": dict(sorted(requests.items()))}
 
     return read(engine, gather)
 

@@ -27,7 +27,7 @@ from syncd.daemon.progress import BackfillProgress
 from syncd.daemon.service import Service
 from syncd.errors import SyncdError
 from syncd.freshness import PER_WORKSPACE, stream_intervals
-from syncd.status import stream_records
+from syncd.sync.mirror import Mirror
 from syncd.sync.session import configure_for, open_sync
 from syncd.sync.state import scope_key
 
@@ -138,7 +138,7 @@ class Daemon:
                 # The whole key's status counts are per workspace, known only once seen.
                 if scope is not None or stream not in PER_WORKSPACE:
                     self.metrics.expect(scope_key(scope), stream)
-        for record in await service.ctx.read(stream_records):
+        for record in await service.ctx.read(lambda conn: Mirror(conn).stream_records()):
             self.metrics.seed(
                 record.workspace,
                 record.stream,

@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, Connection, and_, func, insert, literal, o
 from sqlalchemy.dialects import postgresql, sqlite
 
 from syncd.events.envelope import OutboxEvent
+from syncd.events.outbox import last_seq
 from syncd.store.tables import UTCDateTime, deliveries, events, sink_state
 
 DELIVERED = "delivered"
@@ -97,11 +98,6 @@ def events_after(conn: Connection, position: int, limit: int) -> list[OutboxEven
     """Up to ``limit`` events with ``seq > position``, in ``seq`` order."""
     query = select(*_EVENT_COLUMNS).where(events.c.seq > position).order_by(events.c.seq)
     return [OutboxEvent(**row) for row in conn.execute(query.limit(limit)).mappings()]
-
-
-def last_seq(conn: Connection) -> int:
-    """The newest event's ``seq`` (0 for an empty outbox)."""
-    return int(conn.scalar(select(func.coalesce(func.max(events.c.seq), 0))) or 0)
 
 
 def advance(

@@ -39,3 +39,15 @@ def append_events(conn: Connection, batch: Sequence[ChangeEvent]) -> int:
 def last_seq(conn: Connection) -> int:
     """The newest event's ``seq`` (0 for an empty outbox)."""
     return int(conn.scalar(select(func.coalesce(func.max(events.c.seq), 0))) or 0)
+
+
+def outbox_summary(conn: Connection) -> dict[str, int]:
+    """How many events the outbox holds, and the newest one's ``seq``."""
+    count, newest = conn.execute(select(func.count(), func.max(events.c.seq))).one()
+    return {"events": int(count), "last_seq": int(newest or 0)}
+
+
+def event_type_counts(conn: Connection) -> dict[str, int]:
+    """Stored events per type, by type."""
+    query = select(events.c.type, func.count()).group_by(events.c.type).order_by(events.c.type)
+    return {str(kind): int(count) for kind, count in conn.execute(query)}

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, and_, delete, func, select
 
-from syncd.events.ledger import DEAD, QUEUED, last_seq, read_states
+from syncd.events.ledger import DEAD, QUEUED, read_states
+from syncd.events.outbox import last_seq
 from syncd.store.tables import deliveries, events
 
 

@@ -10,7 +10,8 @@ from sqlalchemy import Connection, and_, func, select
 from syncd.clock import utc_now
 from syncd.config import Settings
 from syncd.events.envelope import format_timestamp
-from syncd.events.ledger import DEAD, QUEUED, SinkState, last_seq, read_states
+from syncd.events.ledger import DEAD, QUEUED, SinkState, read_states
+from syncd.events.outbox import last_seq
 from syncd.events.retention import retention_cutoff
 from syncd.events.rules import SinkRule
 from syncd.store.tables import deliveries, events

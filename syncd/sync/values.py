@@ -199,6 +199,16 @@ class StreamState:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamRecord:
+    """The freshness facts of one ``sync_state`` row."""
+
+    workspace: str
+    stream: str
+    last_success_at: datetime | None
+    consecutive_failures: int
+
+
+@dataclass(frozen=True, slots=True)
 class RefreshAge:
     """How fresh the recent conversations are: how many, and the oldest refresh."""
 
