@@ -1,6 +1,6 @@
 """``syncd purge (--contact ID | --email ADDRESS | --deleted-before TIME | --rewrite) [--json]``.
 
-One line per table with the rows removed (``syncd.sync.purge_command`` does the work). The
+One line per table with the rows removed (``syncd.sync.purge.run_purge`` does the work). The
 address or id given is never logged.
 """
 
@@ -8,10 +8,22 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 
 from syncd.clock import utc_now
 from syncd.commands.context import EXIT_OK, CommandContext, time_option
-from syncd.sync.purge_command import render, run_purge
+from syncd.sync.purge import run_purge
+
+ORDER = (
+    "conversations",
+    "messages",
+    "attachments",
+    "attention_items",
+    "context_entries",
+    "conversation_status_history",
+    "contacts",
+    "events",
+)
 
 
 def purge_command(ctx: CommandContext) -> int:
@@ -34,3 +46,17 @@ def purge_command(ctx: CommandContext) -> int:
     if (args.email or args.contact) and not (removed["contacts"] or removed["conversations"]):
         print("nothing about it in the mirror; it is suppressed all the same", file=sys.stderr)
     return EXIT_OK
+
+
+def render(removed: Counter[str], *, rewrite: bool) -> str:
+    """One line per table, the known tables first."""
+    verb = "rewritten" if rewrite else "removed"
+    lines = []
+    for name in [*ORDER, *sorted(set(removed) - set(ORDER))]:
+        if name == "privacy_suppressions":
+            continue
+        if name in ORDER or removed[name]:
+            lines.append(f"{name:<28} {removed[name]} {verb}")
+    if "privacy_suppressions" in removed:
+        lines.append(f"{'privacy_suppressions':<28} {removed['privacy_suppressions']} added")
+    return "\n".join(lines)

@@ -5,6 +5,7 @@
   and the contact id, the address's hash and the erased conversations' ids go on the
   suppression list, so later syncs skip what the API still serves about them.
 - ``erase_deleted_before``: conversations confirmed deleted before a moment.
+- ``run_purge``: what ``syncd purge`` does, in one transaction holding the write lock.
 - ``purge_pass``: the stream run by ``syncd sync`` and daily by the daemon: conversations
   confirmed deleted more than ``privacy.purge_deleted_after_days`` ago, and the retention of
   status history and status-count snapshots. Totals are kept in its ``sync_state`` row.
@@ -16,13 +17,15 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
-from syncd.config import PrivacySettings
+from syncd.config import PrivacySettings, Settings
+from syncd.store.opening import write
 from syncd.sync.context import SyncContext
-from syncd.sync.mirror import Mirror, Removed
+from syncd.sync.mirror import Mirror, Removed, take_write_lock
 from syncd.sync.privacy import CONTACT, CONVERSATION, EMAIL, Privacy
 from syncd.sync.result import PassResult
+from syncd.sync.rewrite import rewrite_stored
 from syncd.sync.state import scope_key
 
 STREAM = "purge"
@@ -117,3 +120,29 @@ async def purge_pass(ctx: SyncContext, workspace_id: str | None) -> PassResult:
     result.purged = dict(removed)
     result.rows_seen = sum(removed.values())
     return result
+
+
+def run_purge(
+    engine: Engine,
+    settings: Settings,
+    now: datetime,
+    *,
+    contact: str | None = None,
+    email: str | None = None,
+    deleted_before: datetime | None = None,
+) -> Counter[str]:
+    """Erase what is asked (else rewrite every stored row by ``[privacy]``) in one transaction
+    holding the write lock; rows removed (or rewritten) per table."""
+    privacy = Privacy.from_settings(settings.privacy)
+
+    def work(conn: Connection) -> Counter[str]:
+        take_write_lock(conn)
+        if contact:
+            return erase_contact(conn, contact, now)
+        if email:
+            return erase_email(conn, email, privacy, now)
+        if deleted_before is not None:
+            return erase_deleted_before(conn, deleted_before)
+        return rewrite_stored(conn, privacy, now)
+
+    return write(engine, work)
