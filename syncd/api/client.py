@@ -12,10 +12,10 @@ a dropped connection after sending raises at once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import replace
 from types import TracebackType
-from typing import Any, Self, TypedDict, Unpack
+from typing import Any, Protocol, Self, TypedDict, TypeVar, Unpack
 
 import structlog
 from pydantic.alias_generators import to_camel
@@ -23,9 +23,7 @@ from pydantic.alias_generators import to_camel
 from syncd.api.http import HttpCore, HttpOptions, path_segment
 from syncd.api.limiter import Priority, RequestBudget
 from syncd.api.malformed import log_malformed
-from syncd.api.models import (
-    ConversationDetail,
-)
+from syncd.api.models import ConversationDetail, MalformedRow
 from syncd.api.pagination import CursorWalk
 from syncd.api.parsing import (
     parse_attachments,
@@ -48,6 +46,14 @@ from syncd.errors import ApiError
 log = structlog.get_logger(__name__)
 
 MAX_PAGE_SIZE = 100
+
+
+class _WithMalformed(Protocol):
+    @property
+    def malformed(self) -> tuple[MalformedRow, ...]: ...
+
+
+_Read = TypeVar("_Read", bound=_WithMalformed)
 
 
 class ConversationFilters(TypedDict, total=False):
@@ -130,6 +136,20 @@ class OhalloClient:
 
     # -- reads -------------------------------------------------------------------------------
 
+    async def _read(
+        self,
+        route: str,
+        path: str,
+        parse: Callable[[Any], _Read],
+        priority: Priority,
+        params: dict[str, Any] | None = None,
+    ) -> _Read:
+        """One GET: the request, its body validated by ``parse``, a warning per malformed row."""
+        body = await self._core.request("GET", path, route, priority=priority, params=params)
+        result = parse(body)
+        log_malformed(route, path, result.malformed)
+        return result
+
     async def list_conversations(
         self,
         *,
@@ -141,12 +161,13 @@ class OhalloClient:
         """One page of ``GET /api/conversations`` (``limit`` 1..100; server default 50)."""
         path = "/api/conversations"
         params = conversation_params(filters, limit, cursor)
-        body = await self._core.request(
-            "GET", path, "list_conversations", priority=priority, params=params
+        return await self._read(
+            "list_conversations",
+            path,
+            lambda body: parse_conversation_page(body, cursor, path=path),
+            priority,
+            params,
         )
-        page = parse_conversation_page(body, cursor, path=path)
-        log_malformed("list_conversations", path, page.malformed)
-        return page
 
     async def iter_conversation_pages(
         self,
@@ -176,30 +197,30 @@ class OhalloClient:
     ) -> ConversationDetail:
         """``GET /api/conversations/{id}``; NotFound when it does not exist."""
         path = f"/api/conversations/{path_segment(conversation_id)}"
-        body = await self._core.request("GET", path, "get_conversation", priority=priority)
-        detail = parse_conversation_detail(body, path=path)
-        log_malformed("get_conversation", path, detail.malformed)
-        return detail
+        return await self._read(
+            "get_conversation",
+            path,
+            lambda body: parse_conversation_detail(body, path=path),
+            priority,
+        )
 
     async def get_messages(
         self, conversation_id: str, *, priority: Priority = Priority.DETAIL
     ) -> MessageList:
         """``GET /api/conversations/{id}/messages``, chronological."""
         path = f"/api/conversations/{path_segment(conversation_id)}/messages"
-        body = await self._core.request("GET", path, "get_messages", priority=priority)
-        result = parse_messages(body, path=path)
-        log_malformed("get_messages", path, result.malformed)
-        return result
+        return await self._read(
+            "get_messages", path, lambda body: parse_messages(body, path=path), priority
+        )
 
     async def get_attachments(
         self, conversation_id: str, *, priority: Priority = Priority.DETAIL
     ) -> AttachmentList:
         """``GET /api/conversations/{id}/attachments``."""
         path = f"/api/conversations/{path_segment(conversation_id)}/attachments"
-        body = await self._core.request("GET", path, "get_attachments", priority=priority)
-        result = parse_attachments(body, path=path)
-        log_malformed("get_attachments", path, result.malformed)
-        return result
+        return await self._read(
+            "get_attachments", path, lambda body: parse_attachments(body, path=path), priority
+        )
 
     async def list_attention_items(
         self,
@@ -212,22 +233,22 @@ class OhalloClient:
         """``GET /api/attention-items`` (unpaginated; a server may ignore the filters)."""
         path = "/api/attention-items"
         params = {"workspaceId": workspace_id, "status": status, "conversationId": conversation_id}
-        body = await self._core.request(
-            "GET", path, "list_attention_items", priority=priority, params=params
+        return await self._read(
+            "list_attention_items",
+            path,
+            lambda body: parse_attention_items(body, path=path),
+            priority,
+            params,
         )
-        result = parse_attention_items(body, path=path)
-        log_malformed("list_attention_items", path, result.malformed)
-        return result
 
     async def get_status_counts(
         self, workspace_id: str, *, priority: Priority = Priority.HOT
     ) -> StatusCounts:
         """``GET /api/workspaces/{id}/conversations/status-counts``."""
         path = f"/api/workspaces/{path_segment(workspace_id)}/conversations/status-counts"
-        body = await self._core.request("GET", path, "status_counts", priority=priority)
-        result = parse_status_counts(body, path=path)
-        log_malformed("status_counts", path, result.malformed)
-        return result
+        return await self._read(
+            "status_counts", path, lambda body: parse_status_counts(body, path=path), priority
+        )
 
     # -- actions (POST; see the module docstring for why they are rarely retried) --------------
 
