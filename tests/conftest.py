@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import os
 import pwd
 import shutil
@@ -38,6 +39,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
@@ -292,3 +294,17 @@ def isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     workdir.mkdir()
     monkeypatch.chdir(workdir)
     return workdir
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """A command run in-process (``syncd.cli.main``) configures logging for the whole process,
+    its level included: put structlog and the stdlib root logger back after each test, so a
+    later test's ``capture_logs`` sees every level again."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    yield
+    structlog.configure(**saved)
+    root.setLevel(level)
+    root.handlers[:] = handlers
