@@ -14,7 +14,17 @@ ROOT = Path(syncd.__file__).parent
 REPO = ROOT.parent
 
 FOUNDATION = frozenset(
-    {"__init__", "errors", "clock", "masking", "urls", "backoff", "retry_after", "logging"}
+    {
+        "__init__",
+        "errors",
+        "clock",
+        "masking",
+        "urls",
+        "backoff",
+        "retry_after",
+        "logging",
+        "stamps",
+    }
 )
 """Top-level modules everything may use: the errors, time, the shared helpers, logging."""
 
@@ -25,6 +35,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "urls": frozenset(),
     "backoff": frozenset(),
     "retry_after": frozenset(),
+    "stamps": frozenset(),
     "logging": frozenset({"errors", "masking"}),
     "__init__": frozenset({"api", "errors", "events"}),
     "config": FOUNDATION,

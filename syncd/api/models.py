@@ -37,6 +37,8 @@ from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import CoreSchema
 from pydantic_core import core_schema as cs
 
+from syncd.stamps import Stamp, stamp
+
 
 def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:  # the API documents UTC; a zone-less stamp is read as UTC
@@ -71,9 +73,15 @@ _utc_datetime: Callable[[Any], datetime] = TypeAdapter(UtcDatetime).validate_pyt
 def utc_datetime(value: Any) -> datetime | None:
     """An API timestamp by the models' own rule (ISO-8601 text → aware UTC); None stays None.
 
+    A ``Stamp`` (left by validation) gives the instant validation read, without reading the
+    text again; other text (the mirror's stored ``raw``, objects built by hand) is read here.
     Raises ``ValidationError`` (a ``ValueError``) for what validation would refuse.
     """
-    return None if value is None else _utc_datetime(value)
+    if value is None:
+        return None
+    if type(value) is Stamp:
+        return value.instant
+    return _utc_datetime(value)
 
 
 def describe_errors(exc: ValidationError) -> str:
@@ -108,11 +116,39 @@ def row_id(raw: Any) -> str | None:
 
 _object_setattr = object.__setattr__
 
+# Per model class: (field name, alias) of its timestamp fields, worked out once.
+_STAMPED: dict[type[BaseModel], tuple[tuple[str, str], ...]] = {}
+
+
+def _stamped_fields(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    fields = _STAMPED.get(model)
+    if fields is None:
+        fields = tuple(
+            (name, info.alias or name)
+            for name, info in model.model_fields.items()
+            if UtcDatetime in (info.annotation, *getattr(info.annotation, "__args__", ()))
+        )
+        _STAMPED[model] = fields
+    return fields
+
 
 def _keep_raw(model: BaseModel, raw: dict[str, Any]) -> None:
+    """Keep ``raw`` as the model's ``.raw``, each timestamp in it a ``Stamp`` carrying the
+    instant validation read (so nothing reads the text again)."""
     # Only on a fresh instance: a detail's own validator already stored its raw and malformed.
     if model.__pydantic_private__ is None:
         _object_setattr(model, "__pydantic_private__", {"_raw": raw})
+    stamp_raw(model, raw)
+
+
+def stamp_raw(model: BaseModel, raw: dict[str, Any]) -> None:
+    """Replace each timestamp text of ``raw`` by a ``Stamp`` of it and the model's instant."""
+    for name, alias in _stamped_fields(type(model)):
+        text = raw.get(alias)
+        if type(text) is str:
+            raw[alias] = stamp(text, getattr(model, name))
+        elif text is None and name in raw and type(raw[name]) is str:  # sent by its own name
+            raw[name] = stamp(raw[name], getattr(model, name))
 
 
 class ApiModel(BaseModel):
@@ -337,6 +373,7 @@ class ConversationDetail(ApiModel):
         if isinstance(model, ConversationDetail):
             private = {"_raw": data, "_malformed": tuple(malformed)}
             _object_setattr(model, "__pydantic_private__", private)
+            stamp_raw(model, data)
             model._keep_raws_of_named_lists(data)
         return model
 

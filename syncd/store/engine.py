@@ -26,6 +26,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from syncd.stamps import Stamp
+
 BUSY_TIMEOUT_MS: Final = 30_000
 """How long a SQLite connection waits for another writer's lock before failing."""
 
@@ -40,16 +42,13 @@ _JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _JSON_ASCII: Final = json.JSONEncoder(separators=(",", ":"))
 # Exact types orjson writes byte for byte as the stdlib encoder above does (floats are not:
 # orjson writes 1e-05 as 0.00001 and NaN as null; nor are enums, written by their value).
-_SCALARS: Final = frozenset({str, int, bool, type(None)})
+_SCALARS: Final = frozenset({str, Stamp, int, bool, type(None)})
 _CONTAINERS: Final = frozenset({dict, list, tuple})
 _PLAIN: Final = _SCALARS | _CONTAINERS
 _MAX_DEPTH: Final = 200  # orjson refuses deeper nesting (254) anyway; a cycle ends here too
 # Anything else orjson would write its own way is refused, so the stdlib path takes over.
-_ORJSON_OPTIONS: Final = (
-    orjson.OPT_PASSTHROUGH_SUBCLASS
-    | orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-)
+# (A Stamp, the one subclass admitted, is a str to both encoders: its text, as sent.)
+_ORJSON_OPTIONS: Final = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _FILE_MODE: Final = 0o600
 _DIR_MODE: Final = 0o700
 
