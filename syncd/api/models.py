@@ -3,7 +3,9 @@
 Every model: camelCase aliases (snake_case names work too), unknown fields kept (``model_extra``),
 only ``id`` required, every other documented field ``None`` when absent, statuses and types plain
 ``str`` (new values are normal), timestamps aware UTC datetimes, and ``.raw`` the JSON object
-exactly as the server sent it (excluded from ``model_dump``; empty when built from Python values).
+exactly as the server sent it (excluded from ``model_dump``; empty when built from Python values),
+each timestamp in it a ``syncd.stamps.Stamp``: the same text, carrying the instant read from it,
+so nothing reads it again (``utc_datetime`` returns a Stamp's instant).
 
 The JSON object is the form an API object keeps from here on (docs/internals.md, syncd/api):
 the sync works on ``.raw``; the model is its typed view at the API's edge. ``.raw`` is attached
