@@ -77,3 +77,10 @@ class SinkError(SyncdError):
 
 class MalformedResponse(ApiError):
     """The API answered 2xx with a body that is not the JSON it documents."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception in one line for a log field: its message's first line, or its type's name
+    when it has no message (``TimeoutError()``)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

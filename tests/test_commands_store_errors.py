@@ -112,3 +112,31 @@ def test_every_command_that_loads_settings_masks_their_secrets_in_logs(
     code, _ = run(["status"], capsys)  # `syncd status` used to skip the logging set-up
     assert code == 0
     assert token not in str(redact_registered(f"a line holding {token}"))
+
+
+@pytest.mark.usefixtures("isolated_config")
+def test_a_database_error_inside_a_sync_pass_is_logged_in_one_line_without_a_traceback(
+    engine: Engine,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from sync_support import TOKEN
+
+    from syncd.sim import SimConfig, SimServer, Simulator
+
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE messages RENAME TO messages_gone"))
+    with SimServer(Simulator(SimConfig(seed=3, conversations=5))) as server:
+        monkeypatch.setenv("SYNCD_DATABASE__URL", db_url)
+        monkeypatch.setenv("SYNCD_API__BASE_URL", server.base_url)
+        monkeypatch.setenv("SYNCD_API__TOKEN", TOKEN)
+        monkeypatch.setenv("SYNCD_LOGGING__FORMAT", "json")
+        code, err = run(["sync"], capsys)
+    assert code == 1
+    assert "Traceback" not in err
+    assert "pass_crashed" not in err
+    failed = [line for line in err.splitlines() if '"pass_failed"' in line]
+    assert failed and all(
+        ("messages" in line and " on sqlite" in line) or " on postgresql" in line for line in failed
+    )

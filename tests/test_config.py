@@ -413,3 +413,30 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(ValueError, match="frozen"):
         settings.api.timeout_s = 1  # type: ignore[misc]
     assert isinstance(settings, Settings)
+
+
+def test_every_nats_server_password_and_webhook_url_secret_is_masked(tmp_path: Path) -> None:
+    settings = Settings.model_validate(
+        {
+            "sinks": [
+                {
+                    "name": "bus",
+                    "type": "nats",
+                    "url": "nats://u:natspw-one@h1:4222, nats://u:natspw-two@h2:4222,"
+                    "nats://s3cr3t-token@h3:4222",
+                },
+                {
+                    "name": "hook",
+                    "type": "webhook",
+                    "url": "https://user:urlpass-123@hooks.example/in?token=query-tok-9&x",
+                    "secret": WEBHOOK_SECRET,
+                },
+            ]
+        }
+    )
+    masked = secret_values(settings)
+    for secret in ("natspw-one", "natspw-two", "s3cr3t-token", "urlpass-123", "query-tok-9"):
+        assert secret in masked  # so the log masker hides it wherever it would appear
+    shown = redacted_dump(settings)["sinks"]
+    assert shown[0]["url"] == "nats://u:***@h1:4222,nats://u:***@h2:4222,nats://***@h3:4222"
+    assert shown[1]["url"] == "https://user:***@hooks.example/in?token=***&x"

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
-from syncd.config.sinks import WebhookSinkSettings
 from syncd.masking import MASK, redact
-from syncd.urls import strip_credentials
+from syncd.urls import mask_url, strip_credentials
 
 if TYPE_CHECKING:
     from syncd.config.settings import Settings
@@ -27,19 +25,8 @@ def secret_values(settings: Settings) -> list[str]:
     if password:
         found.append(password)
     for sink in settings.sinks:
-        if isinstance(sink, WebhookSinkSettings):
-            found.extend(sink.signing_secrets())
-            found.extend(
-                value for name, value in sink.headers.items() if _is_sensitive_header(name)
-            )
+        found.extend(sink.secret_values())
     return found
-
-
-def _is_sensitive_header(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in ("authorization", "cookie", "proxy-authorization") or any(
-        word in lowered for word in ("token", "secret", "key", "auth", "password")
-    )
 
 
 def _database_password(url: str) -> str | None:
@@ -51,15 +38,16 @@ def _database_password(url: str) -> str | None:
 def redacted_dump(settings: Settings) -> dict[str, Any]:
     """The effective configuration as plain data, every secret shown as ``***``."""
     data: dict[str, Any] = _paths_as_text(redact(settings.model_dump(mode="python")))
-    data["api"]["base_url"] = _safe_url(settings.api.base_url)
+    data["api"]["base_url"] = mask_url(settings.api.base_url, MASK)
     data["database"]["url"] = safe_database_url(settings.database.url.get_secret_value())
     # name and type first: they say which sink the block is.
     data["sinks"] = [
         {"name": sink.pop("name"), "type": sink.pop("type"), **sink} for sink in data["sinks"]
     ]
-    for sink in data["sinks"]:
-        if "url" in sink:
-            sink["url"] = _safe_url(sink["url"])
+    for sink, entry in zip(data["sinks"], settings.sinks, strict=True):
+        shown = entry.shown_url()
+        if shown is not None:
+            sink["url"] = shown
         if "headers" in sink:
             sink["headers"] = {name: MASK for name in sink["headers"]}
     return data
@@ -68,19 +56,6 @@ def redacted_dump(settings: Settings) -> dict[str, Any]:
 def safe_database_url(url: str) -> str:
     """The database URL with any password masked, for display."""
     return strip_credentials(url, mask=MASK)
-
-
-def _safe_url(url: str) -> str:
-    """A URL with the password of its ``user:password@`` part and every query value masked
-    (webhook URLs often carry a token as ``?token=...``)."""
-    parts = urlsplit(url)
-    if parts.query:
-        masked = "&".join(
-            f"{key}={MASK}" if sep else key
-            for key, sep, _ in (item.partition("=") for item in parts.query.split("&"))
-        )
-        parts = parts._replace(query=masked)
-    return strip_credentials(urlunsplit(parts), mask=MASK)
 
 
 def _paths_as_text(value: Any) -> Any:

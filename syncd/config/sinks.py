@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from syncd.config.sources import expand_path, key_error
+from syncd.masking import MASK
+from syncd.urls import mask_url, url_secrets
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -47,6 +49,14 @@ class _SinkBase(Section):
     # Where a sink the database has not seen before starts: "latest" = at the current end of
     # the outbox (it gets what happens from then on), "earliest" = every event still stored.
     start: Literal["latest", "earliest"] = "latest"
+
+    def secret_values(self) -> list[str]:
+        """The secrets this entry holds, for the log masker (``syncd.config.secret_values``)."""
+        return []
+
+    def shown_url(self) -> str | None:
+        """Its URL as ``syncd config check`` shows it, credentials masked (None: it has none)."""
+        return None
 
 
 class StdoutSinkSettings(_SinkBase):
@@ -114,6 +124,22 @@ class WebhookSinkSettings(_SinkBase):
         primary = [self.secret.get_secret_value()] if self.secret else []
         return primary + [s.get_secret_value() for s in self.secrets]
 
+    def secret_values(self) -> list[str]:
+        """Signing secrets, sensitive header values, and the URL's password and query values."""
+        headers = [value for name, value in self.headers.items() if _is_sensitive_header(name)]
+        return self.signing_secrets() + headers + url_secrets(self.url)
+
+    def shown_url(self) -> str:
+        """The URL with its password and every query value masked."""
+        return mask_url(self.url, MASK)
+
+
+def _is_sensitive_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in ("authorization", "cookie", "proxy-authorization") or any(
+        word in lowered for word in ("token", "secret", "key", "auth", "password")
+    )
+
 
 def _is_webhook_secret(value: str) -> bool:
     body = value.removeprefix("whsec_")
@@ -151,6 +177,14 @@ class NatsSinkSettings(_SinkBase):
         if not value.startswith(("nats://", "tls://", "ws://", "wss://")):
             raise ValueError("must be a nats://HOST:PORT (or tls://, ws://, wss://) URL")
         return value
+
+    def secret_values(self) -> list[str]:
+        """Each server URL's password (or token, given as its user name)."""
+        return url_secrets(self.url, many=True)
+
+    def shown_url(self) -> str:
+        """The server URLs, each with its password masked."""
+        return mask_url(self.url, MASK, many=True)
 
 
 SinkSettings = Annotated[

@@ -21,7 +21,7 @@ import structlog
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from syncd.errors import StoreError
+from syncd.errors import StoreError, first_line
 from syncd.store.engine import sqlite_file
 
 log = structlog.get_logger(__name__)
@@ -88,7 +88,7 @@ class Leases:
                 return bool(taken)
             except SQLAlchemyError as exc:
                 # The session is gone, and with it every lock it held: start afresh next time.
-                log.warning("scope_lease_lost", error=str(exc).splitlines()[0])
+                log.warning("scope_lease_lost", error=first_line(exc))
                 self._drop()
                 return False
 

@@ -25,7 +25,7 @@ from syncd.daemon.metrics import Metrics
 from syncd.daemon.notify import Notifier
 from syncd.daemon.progress import BackfillProgress
 from syncd.daemon.service import Service
-from syncd.errors import SyncdError
+from syncd.errors import SyncdError, first_line
 from syncd.freshness import PER_WORKSPACE, stream_intervals
 from syncd.sync.mirror import Mirror
 from syncd.sync.session import configure_for, open_sync
@@ -178,5 +178,5 @@ class Daemon:
             try:
                 await service.refresh_sink_metrics()
             except Exception as exc:  # /metrics must answer even when the database does not
-                log.warning("sink_metrics_failed", error=str(exc).splitlines()[0])
+                log.warning("sink_metrics_failed", error=first_line(exc))
         return self.metrics.exposition()

@@ -15,6 +15,7 @@ from syncd.api import OhalloClient
 from syncd.clock import Clock, utc_now
 from syncd.config import Settings
 from syncd.store.engine import DEFERRED
+from syncd.store.failures import database_errors
 from syncd.sync.mirror import Mirror, take_write_lock
 from syncd.sync.privacy import Privacy
 from syncd.sync.values import PlanOptions, Written
@@ -86,8 +87,13 @@ class SyncContext:
         return self.plan_options(backfill_before=since)
 
     def write_now(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in one writing transaction, holding the write lock (blocking)."""
-        with self._write_lock, self.engine.begin() as conn:
+        """Run ``work`` in one writing transaction, holding the write lock (blocking); a database
+        error is a ``StoreError`` (one line naming the database: no traceback in the logs)."""
+        with (
+            self._write_lock,
+            database_errors("cannot write", self.engine),
+            self.engine.begin() as conn,
+        ):
             take_write_lock(conn)
             result = work(conn)
         if isinstance(result, Written):
@@ -100,7 +106,8 @@ class SyncContext:
 
     def read_now(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a read-only transaction (blocking)."""
-        with self.engine.execution_options(**DEFERRED).connect() as conn:
+        reader = self.engine.execution_options(**DEFERRED)
+        with database_errors("cannot read", self.engine), reader.connect() as conn:
             return work(conn)
 
     async def read(self, work: Callable[[Connection], T]) -> T:
