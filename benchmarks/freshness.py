@@ -1,5 +1,6 @@
 """Freshness: how long each kind of change on the server takes to reach the mirror and the outbox,
-and what an idle daemon costs — against the freshness contract of DESIGN.md §6.
+and what an idle daemon costs — against the freshness contract (README.md, "How syncd finds
+changes").
 
 Set-up, once per list order (``--order``; default both, ``id`` then ``newest``): the simulator runs
 in this process (``SimServer``, no random activity, ``--conversations`` of them in 2 workspaces,
@@ -66,12 +67,12 @@ same list postpones the next one). The generated pending/processing attachments 
 ``/messages`` request (a detail whose ``history`` the simulator left out, 1 % of parts) is not
 in the formula and counts against it. Pass: measured ≤ 1.1 x formula, per scope and in total.
 
-Two checks of DESIGN §7 ride along: *events told twice* counts changes whose event (same subject
-and type) was written again with the same ``changes`` (or a creation, deletion or new message
-again); *events written while idle* counts the outbox rows of the idle window (nothing changed,
-so 0). Both must be 0. *Events told in parts* (listed, not a failure) are one change told by
-several observations, each with a different part of it (a contact's detail, then its name in
-a list row).
+Two checks of the event rules (docs/events.md) ride along: *events told twice* counts changes whose
+event (same subject and type) was written again with the same ``changes`` (or a creation, deletion
+or new message again); *events written while idle* counts the outbox rows of the idle window
+(nothing changed, so 0). Both must be 0. *Events told in parts* (listed, not a failure) are one
+change told by several observations, each with a different part of it (a contact's detail, then
+its name in a list row).
 
 Exit status 1 when a bound is exceeded, a change is never seen, the idle cost is above 1.1 x the
 formula, an event is told twice or while idle, or the daemon fails (exit code, error log lines);
@@ -167,7 +168,7 @@ RULES = ("poll", "attention", "attention_flash", "terminal", "created_closed", "
 
 
 def bound_for(rule: str, order: str, iv: Intervals, allowance_s: float = 1.0) -> Bound:
-    """The contract's bound for a kind of change (DESIGN.md §6 table) with these intervals.
+    """The contract's bound for a kind of change (README.md's table) with these intervals.
 
     ``terminal`` (activity on a terminal conversation) and ``created_closed`` (a conversation
     created and closed between two polls) are caught by the head read while the list is

@@ -6,11 +6,13 @@ be read. syncd runs as subprocesses with default settings (poll 30 s, attention 
 counts 300 s, refresh 900 s over 7 recent days) into a temporary SQLite file.
 
 1. ``syncd sync`` twice: the backfill, then a no-change sync. Printed: the no-change sync's
-   requests by route against DESIGN.md §6's idle formula — Σ over non-terminal statuses
-   max(1, ⌈n/100⌉) list requests + 1 head page + 2 attention requests + 1 status-counts request
-   per workspace + the refresh share for the time between the two syncs (recent conversations
-   x 2 x Δt / refresh_interval_s); conversations whose attachments never settle add nothing
-   right after the backfill (their backoff starts at how long they have already waited).
+   requests by route against the idle formula of README.md ("How syncd finds changes") — Σ over
+   non-terminal statuses max(1, ⌈n/100⌉) list requests + 1 head page + 2 attention requests + 1
+   status-counts request per workspace + the refresh share for the time between the two syncs
+   (recent conversations x 2 x Δt / refresh_interval_s); conversations whose attachments never
+   settle add nothing right after the backfill (their backoff starts at how long they have already
+   waited).
+
 2. ``syncd run`` for ``--minutes`` on that mirror, nothing changing. Printed: requests per
    minute against the formula per minute (the same parts at their intervals, plus for each
    conversation with unsettled attachments one read per its current backoff step), and the

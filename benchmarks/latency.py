@@ -8,7 +8,7 @@ file read every 10 ms) is recorded. A probe that the random activity moved to a 
 or deleted before syncd saw it is left out (finding those is the reconcile pass's job). Also
 reported: the live message events whose ``sentAt`` has milliseconds, from sending to the sink
 (their tail is messages added to terminal conversations, which the hot pass does not list).
-Target (DESIGN.md / the daemon's contract): p95 <= poll interval + 1 s.
+Target (the freshness contract, README.md): p95 <= poll interval + 1 s.
 
     python benchmarks/latency.py [--duration 60] [--poll-interval 1] [--activity 5]
                                  [--conversations 500] [--database-url URL]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, select
+from sqlalchemy import ColumnElement, Connection, and_, delete, select
 
 from syncd.events.ledger import DEAD, QUEUED, read_states
 from syncd.events.outbox import last_seq
@@ -31,14 +31,6 @@ def prune_events(
         condition
     ))))  # fmt: skip
     return int(conn.execute(delete(events).where(condition)).rowcount or 0)
-
-
-def count_prunable(
-    conn: Connection, sink_names: Sequence[str], retention_days: float, now: datetime
-) -> int:
-    """How many events ``prune_events`` would delete now."""
-    condition = _prunable(conn, sink_names, retention_cutoff(now, retention_days))
-    return int(conn.scalar(select(func.count()).select_from(events).where(condition)) or 0)
 
 
 def _prunable(conn: Connection, sink_names: Sequence[str], cutoff: datetime) -> ColumnElement[bool]:

@@ -41,11 +41,6 @@ def to_ms(moment: datetime) -> int:
     return (moment - _UNIX) // _MS
 
 
-def from_ms(ms: int) -> datetime:
-    """The aware UTC datetime of a millisecond timestamp."""
-    return _UNIX + timedelta(milliseconds=ms)
-
-
 def truncate(ms: int, precise: bool) -> int:
     """The timestamp as the object keeps it: whole seconds unless the object is precise."""
     return ms if precise else ms - ms % 1000

@@ -195,7 +195,7 @@ async def fetch_changed(
     for row in rows:
         if suppressed and suppressed.covers_row(row.id, row.raw):
             # An erased contact's: counted as seen, never fetched, never written.
-            fetched.suppressed[row.id] = (row.raw.get("workspaceId"), row.raw.get("status"))
+            fetched.suppressed[row.id] = (row.workspace_id, row.status)
             continue
         fingerprint = fingerprint_row(row.raw)
         if deep or plan.needs_detail(meta.get(row.id), fingerprint):
