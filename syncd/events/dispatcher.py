@@ -28,9 +28,11 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 import structlog
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from syncd.backoff import DEFAULT_BACKOFF, BackoffPolicy
 from syncd.clock import Clock, utc_now
+from syncd.errors import SyncdError
 from syncd.events import ledger
 from syncd.events.envelope import OutboxEvent
 from syncd.events.report import SinkReport
@@ -202,8 +204,11 @@ class Dispatcher:
                     wait = min(wait, max(0.0, (due - self._clock()).total_seconds()))
                     if wait == 0 and not any(r.progressed for r in reports.values()):
                         wait = STALL_WAIT_S
-            except Exception as exc:  # the database is away: keep the daemon alive
+            except (SQLAlchemyError, SyncdError) as exc:  # the database is away: keep going
                 log.error("dispatcher_round_failed", error=_describe(exc))
+                wait = STALL_WAIT_S * 5
+            except Exception as exc:  # a bug: keep the daemon alive, but show where it is
+                log.error("dispatcher_round_crashed", error=_describe(exc), exc_info=exc)
                 wait = STALL_WAIT_S * 5
             if wait > 0:
                 await self._sleep(stop, wait)
