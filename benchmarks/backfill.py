@@ -118,10 +118,11 @@ def child_main(args: argparse.Namespace) -> int:
     """Run what ``syncd sync`` runs against ``--base-url`` into ``--database-url``; print JSON."""
     from syncd.commands.sync import deliver_after_sync
     from syncd.config import load_settings
+    from syncd.config.logs import configure_logging_for
     from syncd.sync.context import SyncContext
     from syncd.sync.mirror import Mirror
     from syncd.sync.runner import sync_once
-    from syncd.sync.session import configure_for, open_sync
+    from syncd.sync.session import open_sync
 
     timing: dict[str, float] = defaultdict(float)
     lock = threading.Lock()
@@ -165,7 +166,7 @@ def child_main(args: argparse.Namespace) -> int:
         events={"drain_timeout_s": 0},
         logging={"level": "warning"},
     )
-    configure_for(settings)
+    configure_logging_for(settings)
 
     async def run() -> dict[str, Any]:
         async with open_sync(settings, client_options={"on_request": on_request}) as ctx:

@@ -10,10 +10,10 @@ from types import TracebackType
 from sqlalchemy import Engine
 
 from syncd.config import Settings, load_settings
+from syncd.config.logs import configure_logging_for
 from syncd.errors import ConfigError
 from syncd.store.existing import database_label
 from syncd.store.opening import Schema, opened
-from syncd.sync.session import configure_for
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -54,14 +54,14 @@ class CommandContext:
         if self._settings is None:
             self.use(load_settings(self.config_path), log_level=log_level)
         elif log_level is not None:
-            configure_for(self._settings, log_level)
+            configure_logging_for(self._settings, log_level)
         assert self._settings is not None
         return self._settings
 
     def use(self, settings: Settings, *, log_level: str | None = None) -> None:
         """Run with ``settings`` built by the command instead of loaded (``syncd demo``)."""
         self._settings = settings
-        configure_for(settings, log_level)
+        configure_logging_for(settings, log_level)
 
     def engine(self, schema: Schema = "ensure") -> Engine:
         """An engine on the configured database, disposed when the command ends."""

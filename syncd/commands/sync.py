@@ -6,6 +6,8 @@ import asyncio
 import sys
 from typing import TextIO
 
+from sqlalchemy import Engine
+
 from syncd.commands.context import EXIT_FAILED, EXIT_OK, CommandContext
 from syncd.config import Settings, StdoutSinkSettings
 from syncd.events.delivery import deliver_pending
@@ -19,17 +21,24 @@ from syncd.sync.session import open_sync
 def sync_command(ctx: CommandContext) -> int:
     """``syncd sync [--full] [--deep] [--workspace ID ...]``."""
     args = ctx.args
+    settings = ctx.settings()
+    settings.api.require_token()  # before the database is opened (and maybe migrated)
     return asyncio.run(
-        run_sync(ctx.settings(), full=args.full, deep=args.deep, workspaces=args.workspaces)
+        run_sync(settings, ctx.engine(), full=args.full, deep=args.deep, workspaces=args.workspaces)
     )
 
 
 async def run_sync(
-    settings: Settings, *, full: bool, workspaces: list[str] | None, deep: bool = False
+    settings: Settings,
+    engine: Engine,
+    *,
+    full: bool,
+    workspaces: list[str] | None,
+    deep: bool = False,
 ) -> int:
     """Sync, deliver, report; the exit code reflects the sync only."""
     out = report_stream(settings)
-    async with open_sync(settings) as ctx:
+    async with open_sync(settings, engine=engine) as ctx:
         results = await sync_once(ctx, full=full, deep=deep, workspaces=workspaces)
         for result in results:
             print(format_result(result), file=out)

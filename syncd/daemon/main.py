@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from syncd.config import Settings, load_settings, safe_database_url
+from syncd.config.logs import configure_logging_for
 from syncd.daemon.health import HealthServer, Readiness
 from syncd.daemon.leases import Leases
 from syncd.daemon.metrics import Metrics
@@ -28,7 +29,7 @@ from syncd.daemon.service import Service
 from syncd.errors import SyncdError, first_line
 from syncd.freshness import PER_WORKSPACE, stream_intervals
 from syncd.sync.mirror import Mirror
-from syncd.sync.session import configure_for, open_sync
+from syncd.sync.session import open_sync
 from syncd.sync.state import scope_key
 
 log = structlog.get_logger(__name__)
@@ -162,7 +163,7 @@ class Daemon:
             except SyncdError as exc:
                 log.error("reload_refused", error=str(exc))
                 continue
-            configure_for(fresh)
+            configure_logging_for(fresh)
             log.info("config_reloaded")
             return fresh
 

@@ -46,9 +46,9 @@ def offloadable(url: URL) -> bool:
 def _start_worker(settings: Settings, url: str) -> None:
     """In the worker: logging as configured (secrets masked), and the engine."""
     global _engine
-    from syncd.sync.session import configure_for
+    from syncd.config.logs import configure_logging_for
 
-    configure_for(settings)
+    configure_logging_for(settings)
     _engine = create_engine_for(url)
     # What is loaded now (modules, the engine) lives as long as the worker: leave it out of
     # the garbage collector's full passes, which otherwise walk it again for every page.
