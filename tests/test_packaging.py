@@ -1,6 +1,6 @@
 """What a plain ``pip install .`` ships: every package of the tree (pyproject.toml lists them, the
-migrations come from the top-level ``migrations/`` as ``syncd.migrations``), and a wheel installed
-into a new virtual environment migrates a new SQLite file from ``/``."""
+migrations come from the top-level ``migrations/`` as ``syncd.migrations``), and README's install
+command into a new virtual environment migrates a new SQLite file from ``/`` and runs the demo."""
 
 from __future__ import annotations
 
@@ -62,7 +62,9 @@ def test_pip_install_into_a_new_venv_then_db_upgrade_from_the_root(tmp_path: Pat
             ".git", ".venv*", "build", "*.egg-info", "__pycache__", ".mypy_cache", ".ruff_cache"
         ),
     )
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(source)])
+    # README's install command, as written: `pip install -c constraints.txt .`
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    _run([*pip, "-c", "constraints.txt", "."], cwd=source)
 
     database = tmp_path / "new.db"
     env = {
@@ -83,3 +85,12 @@ def test_pip_install_into_a_new_venv_then_db_upgrade_from_the_root(tmp_path: Pat
         env=env,
     )
     assert where.stdout.startswith(str(venv))
+
+    # ... and README's first run, `syncd demo`, from that install (its own database file).
+    demo = _run(
+        [str(venv / "bin" / "syncd"), "demo", "--duration", "3", "--conversations", "20"],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+    )
+    assert (tmp_path / "syncd-demo.db").exists()
+    assert "status_counts." in demo.stdout or "conversation." in demo.stdout, demo.stdout
