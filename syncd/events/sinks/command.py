@@ -132,8 +132,9 @@ class CommandSink(Sink):
             await self._end_group(transport, child, event, forceful=timed_out)
             ended = True
         finally:
-            if not ended:  # cancelled (shutdown): no grace
+            if not ended:  # cancelled (shutdown): no grace, but reaped before the loop may end
                 _signal_group(transport.get_pid(), signal.SIGKILL)
+                await _reaped(child)
             transport.close()
         if child.stdout.total or child.stderr.total:
             log.debug(
@@ -204,6 +205,14 @@ class CommandSink(Sink):
                 await asyncio.shield(child.exited)
         except TimeoutError:
             log.error("command_not_reaped", sink=self.name, event_id=event.id, pid=pgid)
+
+
+async def _reaped(child: _Child) -> None:
+    """Wait (bounded) for a killed command to be reaped; a second cancellation ends the wait,
+    and the first one goes on when the caller's ``finally`` ends."""
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        async with asyncio.timeout(REAP_TIMEOUT_S):
+            await asyncio.shield(child.exited)
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> bool:
